@@ -1,0 +1,69 @@
+"""The wrapper every API operation goes through: auth, then parameters, then the handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.api.auth import Caller, authorize
+from emulator.api.params import Param, read_params, validate
+from emulator.backend.context import Context
+
+
+class JSONResponse(Response):
+    """Appwrite's JSON: raw unicode, compact, `application/json; charset=UTF-8`."""
+
+    media_type = "application/json; charset=UTF-8"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def no_content() -> Response:
+    # The Python SDK reads Content-Type on every response, 204s included (CLIENTS.md).
+    return Response(status_code=204, media_type="text/html; charset=UTF-8")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated API call, as a handler sees it."""
+
+    request: Request
+    ctx: Context
+    caller: Caller
+    params: dict[str, Any]
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+ParamSpecs = Sequence[Param] | Callable[[Context], Sequence[Param]]
+Route = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(scope: str, params: ParamSpecs = ()) -> Callable[[Handler], Route]:
+    """Declare an operation: the scope it needs and its parameters in 1.3's declared order.
+
+    `params` may be a function of the context, for rules that depend on settings (the runtime
+    whitelist, the timeout maximum).
+    """
+
+    def wrap(handler: Handler) -> Route:
+        async def route(request: Request) -> Response:
+            ctx: Context = request.app.state.ctx
+            caller = authorize(request, ctx.settings, scope)
+            raw = await read_params(request)
+            raw.update(request.path_params)
+            specs = params(ctx) if callable(params) else params
+            return await handler(Call(request, ctx, caller, validate(raw, specs)))
+
+        route.__name__ = handler.__name__
+        route.__doc__ = handler.__doc__
+        return route
+
+    return wrap

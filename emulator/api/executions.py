@@ -1,0 +1,62 @@
+"""HTTP handlers of the execution operations (spec 4.13–4.15)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from emulator.api.endpoint import Call, JSONResponse, endpoint
+from emulator.api.functions import FUNCTION_ID, QUERIES, SEARCH
+from emulator.api.params import Param
+from emulator.backend import executions as backend
+from emulator.models import list_document
+from emulator.queries import EXECUTIONS_SCHEMA, parse_queries
+from emulator.validators import UID, Boolean, Text, to_bool
+
+
+@endpoint(
+    "execution.write",
+    [
+        FUNCTION_ID,
+        Param("data", Text(8192), optional=True, default=""),
+        Param("async", Boolean(), optional=True, default=False, convert=to_bool),
+    ],
+)
+async def create_execution(call: Call) -> Response:
+    p = call.params
+    execution = await backend.create_execution(
+        call.ctx,
+        p["functionId"],
+        p["data"],
+        p["async"],
+        roles=call.caller.roles,
+        authorized=call.caller.is_key,
+    )
+    return JSONResponse(
+        execution.to_document(with_logs=call.caller.sees_logs),
+        status_code=202 if p["async"] else 201,
+    )
+
+
+@endpoint("execution.read", [FUNCTION_ID, QUERIES, SEARCH])
+async def list_executions(call: Call) -> Response:
+    p = call.params
+    query = parse_queries(p["queries"], EXECUTIONS_SCHEMA)
+    total, executions = await backend.list_executions(call.ctx, p["functionId"], query, p["search"])
+    documents = [e.to_document(with_logs=call.caller.sees_logs) for e in executions]
+    return JSONResponse(list_document("executions", total, documents))
+
+
+@endpoint("execution.read", [FUNCTION_ID, Param("executionId", UID())])
+async def get_execution(call: Call) -> Response:
+    p = call.params
+    execution = await backend.get_execution(call.ctx, p["functionId"], p["executionId"])
+    return JSONResponse(execution.to_document(with_logs=call.caller.sees_logs))
+
+
+_BASE = "/v1/functions/{functionId}/executions"
+routes = [
+    Route(_BASE, create_execution, methods=["POST"]),
+    Route(_BASE, list_executions, methods=["GET"]),
+    Route(_BASE + "/{executionId}", get_execution, methods=["GET"]),
+]

@@ -1,0 +1,161 @@
+"""create_app(settings): the Starlette application, its routes, error rendering and lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from emulator.api import deployments, executions, functions, health, runtimes, variables
+from emulator.api.endpoint import JSONResponse
+from emulator.backend.context import Context
+from emulator.backend.deployments import resume_builds
+from emulator.backend.executions import fail_interrupted
+from emulator.config import Settings
+from emulator.errors import AppwriteException, GeneralRouteNotFound, GeneralUnknown
+from emulator.executor import Executor
+from emulator.runtimes import LocalRuntime, discover
+from emulator.store.db import Database
+
+logger = logging.getLogger("emulator")
+
+ALLOW_HEADERS = (
+    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
+    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Locale, "
+    "X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, X-SDK-Version, X-SDK-Name, "
+    "X-SDK-Language, X-SDK-Platform, X-SDK-GraphQL, X-Appwrite-ID, Content-Range, Range, "
+    "Cache-Control, Expires, Pragma, X-Fallback-Cookies"
+)
+NO_CACHE = {
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Expires": "0",
+    "Pragma": "no-cache",
+}
+# 1.3 passes these codes through; any other code is rendered as a 500 "Server Error".
+PASS_THROUGH = {400, 401, 402, 403, 404, 409, 412, 416, 429, 501, 503}
+
+
+class AppwriteHeaders:
+    """Every response gets Appwrite's headers and CORS for any origin (DECISIONS #14); `OPTIONS`
+    is answered 204; a trailing slash is ignored."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        origin = Headers(scope=scope).get("origin", "*")
+
+        def decorate(headers: MutableHeaders) -> None:
+            headers["Server"] = "Appwrite"
+            headers["X-Content-Type-Options"] = "nosniff"
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Allow-Credentials"] = "true"
+            headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+            headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+            headers["Access-Control-Expose-Headers"] = "X-Fallback-Cookies"
+            headers["X-Debug-Fallback"] = "false"
+
+        if scope["method"] == "OPTIONS":
+            response = Response(status_code=204, media_type="text/html; charset=UTF-8")
+            decorate(response.headers)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decorate(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def error_response(exc: AppwriteException) -> Response:
+    body = exc.to_json()
+    if exc.code not in PASS_THROUGH:
+        body["message"] = "Server Error"
+        body["code"] = 500
+    return JSONResponse(body, status_code=int(body["code"]), headers=NO_CACHE)  # type: ignore[call-overload]
+
+
+async def on_appwrite_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppwriteException)
+    return error_response(exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    # Starlette raises 404 for unknown paths and 405 for known paths with another method;
+    # Appwrite answers both with general_route_not_found.
+    return error_response(GeneralRouteNotFound())
+
+
+async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(GeneralUnknown())
+
+
+def create_app(
+    settings: Settings, local_runtimes: dict[str, LocalRuntime] | None = None
+) -> Starlette:
+    """The emulator as an ASGI app; its lifespan opens the database and stops everything it started.
+
+    Args:
+        settings: the resolved configuration.
+        local_runtimes: the runtimes to offer (default: discovered on this machine).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = await Database.open(settings.database_path)
+        found = local_runtimes if local_runtimes is not None else discover(settings.runtimes)
+        executor = Executor(
+            builds_dir=settings.data_dir / "builds",
+            cache_dir=settings.data_dir / "cache",
+            idle_timeout=settings.worker_idle_timeout,
+            memory_mb=settings.worker_memory_mb,
+            max_archive_bytes=settings.max_deployment_size,
+            log=logging.getLogger("emulator.workers"),
+        )
+        await executor.start()
+        ctx = Context(settings=settings, db=db, runtimes=found, executor=executor)
+        app.state.ctx = ctx
+        await fail_interrupted(ctx)
+        await resume_builds(ctx)
+        try:
+            yield
+        finally:
+            await ctx.tasks.close()
+            await fail_interrupted(ctx)
+            await executor.close()
+            await db.close()
+
+    app = Starlette(
+        routes=[
+            *health.routes,
+            *runtimes.routes,  # before /functions/{functionId}: more specific wins, as in 1.3
+            *functions.routes,
+            *variables.routes,
+            *deployments.routes,
+            *executions.routes,
+        ],
+        exception_handlers={
+            AppwriteException: on_appwrite_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.add_middleware(AppwriteHeaders)
+    return app

@@ -1,0 +1,1 @@
+"""The rules of Appwrite's Functions service, one module per resource; never sees HTTP or SQL."""

@@ -1,0 +1,239 @@
+"""Deployments and builds (spec 4.7–4.12, 6): uploads, background builds, activation."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import BinaryIO
+
+from emulator.backend.cleanup import remove_deployment_files
+from emulator.backend.context import Context
+from emulator.backend.functions import get_function
+from emulator.backend.uploads import assemble, parse_content_range, progress, store_chunk
+from emulator.errors import (
+    BuildInProgress,
+    BuildNotFound,
+    BuildNotReady,
+    DeploymentNotFound,
+    GeneralCursorNotFound,
+    StorageFileEmpty,
+    StorageFileTypeUnsupported,
+    StorageInvalidFileSize,
+)
+from emulator.ids import unique_id
+from emulator.models import Build, Deployment, Function
+from emulator.queries import ListQuery
+
+logger = logging.getLogger("emulator.builds")
+
+BUILD_SUCCESSFUL = "Build Successful!"
+
+
+async def create_deployment(
+    ctx: Context,
+    function_id: str,
+    entrypoint: str,
+    activate: bool,
+    code: BinaryIO | None,
+    filename: str,
+    content_range: str | None,
+    upload_id: str | None,
+) -> Deployment:
+    """Store one upload request (the whole file or one chunk); start the build once complete.
+
+    Raises:
+        FunctionNotFound, StorageFileEmpty, StorageFileTypeUnsupported,
+        StorageInvalidContentRange, StorageInvalidFileSize: in 1.3's order.
+    """
+    fn = await get_function(ctx, function_id)
+    if code is None:
+        raise StorageFileEmpty("No file sent")
+    if filename.rsplit(".", 1)[-1] != "gz" or "." not in filename:
+        raise StorageFileTypeUnsupported()
+    chunk = parse_content_range(content_range)
+    declared = chunk.size if chunk else None
+    if declared is not None and declared > ctx.settings.max_deployment_size:
+        raise StorageInvalidFileSize()
+
+    deployment_id = (upload_id if chunk and upload_id else None) or unique_id()
+    folder = ctx.uploads_dir / deployment_id
+    existing = await ctx.deployments.get(deployment_id) if chunk and upload_id else None
+    written = store_chunk(folder, chunk.start if chunk else 0, code)
+    size = declared if declared is not None else written
+    if size > ctx.settings.max_deployment_size:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StorageInvalidFileSize()
+    state = progress(folder, size)
+
+    now = ctx.clock()
+    deployment = existing or Deployment(
+        id=deployment_id,
+        function_id=fn.id,
+        entrypoint=entrypoint,
+        size=size,
+        activate=activate,
+        created_at=now,
+        updated_at=now,
+    )
+    deployment.chunks_total = state.chunks_total
+    deployment.chunks_uploaded = state.chunks_uploaded
+    deployment.updated_at = now
+    if state.complete:
+        code_path = folder / "code.tar.gz"
+        deployment.size = assemble(folder, code_path)
+        deployment.path = str(code_path)
+        if deployment.activate:
+            await ctx.deployments.deactivate_others(fn.id, deployment.id)
+    if existing is None:
+        await ctx.deployments.insert(deployment)
+    else:
+        await ctx.deployments.save(deployment)
+    if state.complete:
+        start_build(ctx, deployment)
+    return deployment
+
+
+def start_build(ctx: Context, deployment: Deployment) -> None:
+    ctx.tasks.spawn(run_build(ctx, deployment.id), name=f"build-{deployment.id}")
+
+
+async def run_build(ctx: Context, deployment_id: str) -> None:
+    """Build a deployment (status building -> ready | failed) and activate it when asked."""
+    deployment = await ctx.deployments.get(deployment_id)
+    if deployment is None:
+        return
+    fn = await ctx.functions.get(deployment.function_id)
+    if fn is None:
+        return
+    now = ctx.clock()
+    build = deployment.build
+    if build is None:
+        build = Build(
+            id=unique_id(),
+            deployment_id=deployment.id,
+            runtime=fn.runtime,
+            status="building",
+            created_at=now,
+            updated_at=now,
+            started_at=now,
+        )
+        await ctx.deployments.insert_build(build)
+        deployment.build_id = build.id
+        await ctx.deployments.save(deployment)
+    else:
+        build.status, build.stdout, build.stderr = "building", "", ""
+        build.started_at = build.updated_at = now
+        await ctx.deployments.save_build(build)
+
+    runtime = ctx.runtimes.get(fn.runtime)
+    if runtime is None:
+        build.status = "failed"
+        build.stderr = f'Runtime "{fn.runtime}" is not supported'
+    else:
+        variables = {v.key: v.value for v in (await get_function(ctx, fn.id)).vars}
+        result = await ctx.executor.build(
+            build_id=build.id,
+            archive=ctx.uploads_dir / deployment.id / "code.tar.gz",
+            runtime=runtime,
+            entrypoint=deployment.entrypoint,
+            env=variables,
+        )
+        build.status = "ready" if result.ok else "failed"
+        build.stdout = result.stdout or (BUILD_SUCCESSFUL if result.ok else "")
+        build.stderr = result.stderr
+        build.duration = int(result.duration)
+    build.updated_at = ctx.clock()
+    await ctx.deployments.save_build(build)
+    logger.info("Build of deployment %s (function %s): %s", deployment.id, fn.id, build.status)
+    if build.status == "ready" and deployment.activate:
+        current = await ctx.functions.get(fn.id)
+        if current is not None:
+            current.deployment = deployment.id
+            current.updated_at = ctx.clock()
+            await ctx.functions.save(current)
+
+
+async def resume_builds(ctx: Context) -> None:
+    """After a restart: build every complete upload whose build never finished."""
+    for build in await ctx.deployments.unfinished_builds():
+        start_build_by_id(ctx, build.deployment_id)
+    rows = await ctx.db.fetch_all("SELECT id FROM deployments WHERE build_id = '' AND path != ''")
+    for row in rows:
+        start_build_by_id(ctx, row["id"])
+
+
+def start_build_by_id(ctx: Context, deployment_id: str) -> None:
+    ctx.tasks.spawn(run_build(ctx, deployment_id), name=f"build-{deployment_id}")
+
+
+async def get_deployment(ctx: Context, function_id: str, deployment_id: str) -> Deployment:
+    """Raises:
+    FunctionNotFound, DeploymentNotFound (also when it belongs to another function).
+    """
+    await get_function(ctx, function_id)
+    deployment = await ctx.deployments.get(deployment_id)
+    if deployment is None or deployment.function_id != function_id:
+        raise DeploymentNotFound()
+    return deployment
+
+
+async def list_deployments(
+    ctx: Context, function_id: str, query: ListQuery, search: str | None
+) -> tuple[int, list[Deployment]]:
+    await get_function(ctx, function_id)
+    cursor_row = None
+    if query.cursor is not None:
+        cursor_row = await ctx.deployments.cursor_row(query.cursor)
+        if cursor_row is None:
+            raise GeneralCursorNotFound(
+                f"Deployment '{query.cursor}' for the 'cursor' value not found."
+            )
+    return await ctx.deployments.page(function_id, query, search, cursor_row)
+
+
+async def update_deployment(ctx: Context, function_id: str, deployment_id: str) -> Function:
+    """Activate a built deployment; returns the function (1.3 does not check ownership)."""
+    fn = await get_function(ctx, function_id)
+    deployment = await ctx.deployments.get(deployment_id)
+    if deployment is None:
+        raise DeploymentNotFound()
+    if deployment.build is None:
+        raise BuildNotFound()
+    if deployment.build.status != "ready":
+        raise BuildNotReady()
+    fn.deployment = deployment.id
+    fn.updated_at = ctx.clock()
+    await ctx.functions.save(fn)
+    return fn
+
+
+async def delete_deployment(ctx: Context, function_id: str, deployment_id: str) -> None:
+    fn = await get_function(ctx, function_id)
+    deployment = await get_deployment(ctx, function_id, deployment_id)
+    await ctx.deployments.delete(deployment.id)
+    if fn.deployment == deployment.id:
+        fn.deployment = ""
+        fn.updated_at = ctx.clock()
+        await ctx.functions.save(fn)
+    await remove_deployment_files(ctx, deployment)
+
+
+async def create_build(ctx: Context, function_id: str, deployment_id: str, build_id: str) -> None:
+    """Retry a failed build.
+
+    Raises:
+        FunctionNotFound, DeploymentNotFound, BuildNotFound, BuildInProgress ("Build not failed").
+    """
+    await get_function(ctx, function_id)
+    deployment = await ctx.deployments.get(deployment_id)
+    if deployment is None:
+        raise DeploymentNotFound()
+    build = await ctx.deployments.get_build(build_id)
+    if build is None:
+        raise BuildNotFound()
+    if build.status != "failed":
+        raise BuildInProgress("Build not failed")
+    build.status = "processing"
+    build.updated_at = ctx.clock()
+    await ctx.deployments.save_build(build)
+    start_build_by_id(ctx, deployment.id)

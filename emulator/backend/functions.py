@@ -1,0 +1,126 @@
+"""Functions: create, list, get, update, delete (spec 4.1–4.6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from emulator import cron
+from emulator.backend.cleanup import remove_function_resources
+from emulator.backend.context import Context
+from emulator.errors import FunctionAlreadyExists, FunctionNotFound, GeneralCursorNotFound
+from emulator.ids import resolve_custom_id
+from emulator.models import Function
+from emulator.queries import ListQuery
+from emulator.store.functions import DuplicateFunction
+
+
+def next_run(schedule: str, now: datetime) -> datetime | None:
+    """`scheduleNext`: the first run strictly after now, or None without a (possible) schedule."""
+    if cron.is_blank(schedule):
+        return None
+    try:
+        return cron.next_after(schedule, now)
+    except ValueError:
+        return None  # valid by 1.3's grammar, but it never fires (e.g. "0 0 30 2 *")
+
+
+async def _with_vars(ctx: Context, functions: list[Function]) -> list[Function]:
+    by_function = await ctx.variables.for_functions([f.id for f in functions])
+    for fn in functions:
+        fn.vars = by_function[fn.id]
+    return functions
+
+
+async def get_function(ctx: Context, function_id: str) -> Function:
+    """Raises:
+    FunctionNotFound: no function has this ID.
+    """
+    fn = await ctx.functions.get(function_id)
+    if fn is None:
+        raise FunctionNotFound()
+    return (await _with_vars(ctx, [fn]))[0]
+
+
+async def create_function(
+    ctx: Context,
+    function_id: str,
+    name: str,
+    runtime: str,
+    execute: list[str],
+    events: list[str],
+    schedule: str,
+    timeout: int,
+    enabled: bool,
+) -> Function:
+    """Raises:
+    FunctionAlreadyExists: the ID is taken (DECISIONS #1).
+    """
+    now = ctx.clock()
+    fn = Function(
+        id=resolve_custom_id(function_id),
+        name=name,
+        runtime=runtime,
+        created_at=now,
+        updated_at=now,
+        execute=execute,
+        enabled=enabled,
+        events=events,
+        schedule=schedule,
+        schedule_next=next_run(schedule, now),
+        schedule_updated_at=now,
+        timeout=timeout,
+    )
+    try:
+        await ctx.functions.insert(fn)
+    except DuplicateFunction:
+        raise FunctionAlreadyExists() from None
+    return fn
+
+
+async def list_functions(
+    ctx: Context, query: ListQuery, search: str | None
+) -> tuple[int, list[Function]]:
+    """Raises:
+    GeneralCursorNotFound: the cursor names no function.
+    """
+    cursor_row = None
+    if query.cursor is not None:
+        cursor_row = await ctx.functions.cursor_row(query.cursor)
+        if cursor_row is None:
+            raise GeneralCursorNotFound(
+                f"Function '{query.cursor}' for the 'cursor' value not found."
+            )
+    total, functions = await ctx.functions.page(query, search, cursor_row)
+    return total, await _with_vars(ctx, functions)
+
+
+async def update_function(
+    ctx: Context,
+    function_id: str,
+    name: str,
+    execute: list[str],
+    events: list[str],
+    schedule: str,
+    timeout: int,
+    enabled: bool,
+) -> Function:
+    """A full replacement of the six fields (omitted ones arrive as their defaults)."""
+    fn = await get_function(ctx, function_id)
+    now = ctx.clock()
+    fn.name = name
+    fn.execute = execute
+    fn.events = events
+    fn.schedule = schedule
+    fn.timeout = timeout
+    fn.enabled = enabled
+    fn.schedule_next = next_run(schedule, now)
+    fn.schedule_updated_at = now
+    fn.updated_at = now
+    await ctx.functions.save(fn)
+    return fn
+
+
+async def delete_function(ctx: Context, function_id: str) -> None:
+    await get_function(ctx, function_id)
+    await ctx.functions.delete(function_id)
+    await remove_function_resources(ctx, function_id)

@@ -1,0 +1,174 @@
+"""The command line: `appwrite-emulator serve ...` (== `python -m emulator serve ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from emulator import __version__
+from emulator.app import create_app
+from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings, build_settings
+
+logger = logging.getLogger("emulator")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="appwrite-emulator",
+        description="A local emulator of the Appwrite 1.3 Functions API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the Functions API for a project folder",
+        description="Serve the Appwrite 1.3 Functions API for PROJECT_DIR.",
+    )
+    serve.add_argument(
+        "project_dir",
+        nargs="?",
+        default=".",
+        metavar="PROJECT_DIR",
+        help="the project folder, holding appwrite.json when there is one (default: .)",
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"interface to bind (default: {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to bind; 0 picks a free one (default: {DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--data-dir",
+        help="where the SQLite file, uploads and builds live (default: PROJECT_DIR/.appwrite-emulator)",
+    )
+    serve.add_argument(
+        "--project-id",
+        help="the project ID clients must send (default: appwrite.json's projectId, else 'emulator')",
+    )
+    serve.add_argument(
+        "--api-key",
+        help="the API key that has every scope (default: $APPWRITE_EMULATOR_API_KEY, else one "
+        "generated on first start and kept in the data dir)",
+    )
+    serve.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not redeploy functions when their folder changes",
+    )
+    serve.add_argument(
+        "--runtimes",
+        default="",
+        help="comma-separated runtime IDs to offer, like _APP_FUNCTIONS_RUNTIMES (default: every "
+        "runtime with a local interpreter)",
+    )
+    serve.add_argument(
+        "--max-deployment-size",
+        type=int,
+        default=30_000_000,
+        metavar="BYTES",
+        help="largest deployment archive accepted, like _APP_FUNCTIONS_SIZE_LIMIT (default: 30000000)",
+    )
+    serve.add_argument(
+        "--worker-idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop a warm worker after this long without executions (default: 600)",
+    )
+    serve.add_argument(
+        "--worker-memory",
+        type=int,
+        default=1024,
+        metavar="MB",
+        help="memory cap of each worker process, enforced by the OS (default: 1024)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="emulator log level (default: info)",
+    )
+    return parser
+
+
+def banner(settings: Settings) -> str:
+    lines = [
+        "Appwrite Functions emulator (Appwrite 1.3.8 API) is running",
+        f"  Endpoint:   {settings.endpoint}",
+        f"  Project ID: {settings.project_id}",
+        f"  API key:    {settings.api_key}"
+        + ("  (generated, kept in the data dir)" if settings.api_key_generated else ""),
+        f"  Data dir:   {settings.data_dir}",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, log_level: str = "info") -> int:
+    """Run the server until Ctrl-C / SIGTERM. Returns the exit code."""
+    try:
+        sock = _bind(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"appwrite-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    actual_port = sock.getsockname()[1]
+    if actual_port != settings.port:
+        settings = Settings(**{**settings.__dict__, "port": actual_port})
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(banner(settings), flush=True)
+
+    server = Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = build_settings(
+        args.project_dir,
+        data_dir=args.data_dir,
+        project_id=args.project_id,
+        api_key=args.api_key,
+        host=args.host,
+        port=args.port,
+        watch=not args.no_watch,
+        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip()),
+        max_deployment_size=args.max_deployment_size,
+        worker_idle_timeout=args.worker_idle_timeout,
+        worker_memory_mb=args.worker_memory,
+    )
+    return serve(settings, args.log_level)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Settings: built once from command-line flags > environment > defaults, then passed down.
+
+This is the only module that reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8800
+DEFAULT_PROJECT_ID = "emulator"
+API_KEY_ENV = "APPWRITE_EMULATOR_API_KEY"
+API_KEY_FILE = "api-key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the emulator needs to know, fixed for the life of one process."""
+
+    project_dir: Path
+    data_dir: Path
+    project_id: str
+    api_key: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    watch: bool = True
+    runtimes: tuple[str, ...] = ()
+    """Allow-list of runtime IDs (like `_APP_FUNCTIONS_RUNTIMES`); empty means every local one."""
+    functions_timeout: int = 900
+    max_deployment_size: int = 30_000_000
+    worker_idle_timeout: float = 600.0
+    worker_memory_mb: int = 1024
+    rate_limit: bool = False
+    api_key_generated: bool = field(default=False, compare=False)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "emulator.sqlite3"
+
+    @property
+    def endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}/v1"
+
+
+def project_id_from_appwrite_json(project_dir: Path) -> str | None:
+    """The `projectId` of `PROJECT_DIR/appwrite.json`, or None when absent or unreadable."""
+    try:
+        data = json.loads((project_dir / "appwrite.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("projectId") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def resolve_api_key(
+    explicit: str | None, data_dir: Path, env: Mapping[str, str]
+) -> tuple[str, bool]:
+    """The API key: the flag, else the environment, else the one kept in the data dir (made once).
+
+    Returns:
+        The key and whether it was generated just now.
+    """
+    if explicit:
+        return explicit, False
+    if env.get(API_KEY_ENV):
+        return env[API_KEY_ENV], False
+    key_file = data_dir / API_KEY_FILE
+    try:
+        stored = key_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        stored = ""
+    if stored:
+        return stored, False
+    key = "emu_" + secrets.token_hex(32)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    return key, True
+
+
+def build_settings(
+    project_dir: str | Path = ".",
+    *,
+    data_dir: str | Path | None = None,
+    project_id: str | None = None,
+    api_key: str | None = None,
+    env: Mapping[str, str] | None = None,
+    **options: object,
+) -> Settings:
+    """Resolve flags against the environment and defaults into one `Settings`.
+
+    Args:
+        project_dir: the project folder (holding `appwrite.json`, when there is one).
+        data_dir: where the SQLite file and builds live; default `PROJECT_DIR/.appwrite-emulator`.
+        project_id: default `appwrite.json`'s `projectId`, else `emulator`.
+        api_key: default `$APPWRITE_EMULATOR_API_KEY`, else a key generated once and kept in the data dir.
+        env: the environment to read (default `os.environ`).
+        options: any other `Settings` field.
+    """
+    environ = os.environ if env is None else env
+    project = Path(project_dir).resolve()
+    data = Path(data_dir).resolve() if data_dir else project / ".appwrite-emulator"
+    pid = project_id or project_id_from_appwrite_json(project) or DEFAULT_PROJECT_ID
+    key, generated = resolve_api_key(api_key, data, environ)
+    return Settings(
+        project_dir=project,
+        data_dir=data,
+        project_id=pid,
+        api_key=key,
+        api_key_generated=generated,
+        **options,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,287 @@
+"""Child processes of the executor: started isolated (own session, parent-death signal, a PID namespace
+when the kernel allows), memory-capped, watched for exit without threads, and killed with their tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+REPLY_FD = 3
+"""The descriptor on which a worker writes its protocol replies (runtimes/README.md)."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux / no libc symbol: no parent-death signal
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+@functools.cache
+def isolation_prefix() -> tuple[str, ...]:
+    """The command prefix that starts a process as PID 1 of its own PID namespace, or ``()``.
+
+    In a PID namespace the kernel kills every process of the tree (even ones that called
+    ``setsid``) once its PID 1 dies; ``--kill-child`` makes PID 1 die with ``unshare``, which dies
+    with the emulator through its parent-death signal. Probed once; slow (a few ms), so
+    `Executor.start` warms it in a thread.
+    """
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return ()
+    plain = (unshare, "--pid", "--fork", "--kill-child")
+    with_user = (unshare, "--user", "--map-root-user", "--pid", "--fork", "--kill-child")
+    for candidate in (plain, with_user) if os.geteuid() == 0 else (with_user,):
+        try:
+            probe = subprocess.run(
+                [*candidate, "true"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return candidate
+    return ()
+
+
+class Child:
+    """A started process; its exit is observed through a pidfd (a thread only where that is missing)."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], reply_fd: int | None) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.reply_fd = reply_fd
+        self.returncode: int | None = None
+        self._loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._exit_callbacks: list[Callable[[int], None]] = []
+        self._pidfd = -1
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            threading.Thread(target=self._wait_in_thread, daemon=True).start()
+        else:
+            self._loop.add_reader(self._pidfd, self._on_pidfd)
+
+    def _on_pidfd(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        code = self.popen.poll()
+        self._exit_with(self.popen.wait() if code is None else code)
+
+    def _wait_in_thread(self) -> None:
+        code = self.popen.wait()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._exit_with, code)
+
+    def _exit_with(self, code: int) -> None:
+        self.returncode = code
+        # Anything left in the process group (only possible without a PID namespace) goes too.
+        # The group id stays reserved while members exist, so this cannot hit a stranger.
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if not self._exited.done():
+            self._exited.set_result(code)
+        for callback in self._exit_callbacks:
+            callback(code)
+
+    def on_exit(self, callback: Callable[[int], None]) -> None:
+        self._exit_callbacks.append(callback)
+
+    @property
+    def alive(self) -> bool:
+        return self.returncode is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (and with it the PID namespace, if any)."""
+        if self.returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.popen.kill()
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
+def _memory_limit_bytes(memory_mb: int) -> int:
+    wanted = memory_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    memory_mb: int | None = None,
+    reply_pipe: bool = False,
+) -> Child:
+    """Start `argv` in its own session, isolated, with stdin/stdout/stderr pipes.
+
+    Args:
+        memory_mb: cap on the data segment (RLIMIT_DATA: heap and private writable mappings, which
+            unlike RLIMIT_AS leaves V8's address-space reservations alone).
+        reply_pipe: open a pipe whose write end is the child's fd 3; its read end is `Child.reply_fd`.
+
+    Raises:
+        OSError: the program could not be started (missing interpreter, missing cwd).
+    """
+    parent = os.getpid()
+    data_limit = _memory_limit_bytes(memory_mb) if memory_mb else None
+    reply_r = reply_w = -1
+    if reply_pipe:
+        reply_r, reply_w = os.pipe()
+        if reply_w < REPLY_FD:  # Popen's own dup2 onto 0-2 would clobber it in the child
+            moved = fcntl.fcntl(reply_w, fcntl.F_DUPFD_CLOEXEC, REPLY_FD)
+            os.close(reply_w)
+            reply_w = moved
+
+    def prepare_child() -> None:  # runs in the child between fork and exec
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the emulator died before the death signal was armed
+            os._exit(1)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if data_limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
+        if reply_w >= 0:
+            if reply_w != REPLY_FD:
+                os.dup2(reply_w, REPLY_FD)
+            os.set_inheritable(REPLY_FD, True)
+
+    try:
+        popen = subprocess.Popen(
+            [*isolation_prefix(), *argv],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            # Everything the emulator opens is non-inheritable (PEP 446); keeping close_fds off
+            # lets fd 3 survive the dup2 above.
+            close_fds=False,
+            start_new_session=True,
+            preexec_fn=prepare_child,
+        )
+    except BaseException:
+        if reply_pipe:
+            os.close(reply_r)
+        raise
+    finally:
+        if reply_w >= 0:
+            os.close(reply_w)
+    return Child(popen, reply_r if reply_pipe else None)
+
+
+class _Reader(asyncio.Protocol):
+    def __init__(self, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> None:
+        self._on_data = on_data
+        self._on_eof = on_eof
+
+    def data_received(self, data: bytes) -> None:
+        self._on_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_eof()
+
+
+async def read_pipe(
+    source: Any, on_data: Callable[[bytes], None], on_eof: Callable[[], None]
+) -> asyncio.BaseTransport:
+    """Feed everything read from `source` (a pipe file object or fd) to `on_data`, then `on_eof`."""
+    if isinstance(source, int):
+        source = os.fdopen(source, "rb", buffering=0)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(lambda: _Reader(on_data, on_eof), source)
+    return transport
+
+
+async def write_pipe(target: Any) -> asyncio.WriteTransport:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, target)
+    return transport
+
+
+class LineSplitter:
+    """Cuts a byte stream into text lines; over-long lines are cut at `max_line` bytes."""
+
+    def __init__(self, emit: Callable[[str], None], max_line: int = 16384) -> None:
+        self._emit = emit
+        self._buffer = bytearray()
+        self._max_line = max_line
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > self._max_line:
+                    self._emit_bytes(bytes(self._buffer[: self._max_line]))
+                    del self._buffer[: self._max_line]
+                return
+            self._emit_bytes(bytes(self._buffer[:end]))
+            del self._buffer[: end + 1]
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._emit_bytes(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _emit_bytes(self, line: bytes) -> None:
+        self._emit(line.decode("utf-8", "replace").rstrip("\r"))
+
+
+class Children:
+    """Every live child of one executor, so that closing it can kill them all and wait for them."""
+
+    def __init__(self) -> None:
+        self._live: set[Child] = set()
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        memory_mb: int | None = None,
+        reply_pipe: bool = False,
+    ) -> Child:
+        child = spawn(argv, cwd=cwd, env=env, memory_mb=memory_mb, reply_pipe=reply_pipe)
+        self._live.add(child)
+        child.on_exit(lambda _code: self._live.discard(child))
+        return child
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    async def kill_all(self) -> None:
+        children = list(self._live)
+        for child in children:
+            child.kill()
+        await asyncio.gather(*(child.wait() for child in children))

@@ -1,0 +1,92 @@
+"""The `executions` table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from emulator.dates import format_datetime
+from emulator.models import Execution
+from emulator.queries import ListQuery
+from emulator.store.db import Database
+from emulator.store.listing import Table, list_rows
+from emulator.store.records import Column, Record
+
+TABLE = Table(
+    name="executions",
+    columns={
+        "$id": "id",
+        "$createdAt": "created_at",
+        "$updatedAt": "updated_at",
+        "trigger": "trigger",
+        "status": "status",
+        "statusCode": "status_code",
+        "duration": "duration",
+    },
+)
+
+RECORD = Record(
+    "executions",
+    Execution,
+    [
+        Column("id", "id"),
+        Column("created_at", "created_at", "datetime"),
+        Column("updated_at", "updated_at", "datetime"),
+        Column("permissions", "permissions", "json"),
+        Column("function_id", "function_id"),
+        Column("deployment_id", "deployment_id"),
+        Column("trigger", "trigger"),
+        Column("status", "status"),
+        Column("status_code", "status_code", "int"),
+        Column("response", "response"),
+        Column("stdout", "stdout"),
+        Column("stderr", "stderr"),
+        Column("duration", "duration", "float"),
+    ],
+).with_search()
+
+
+class ExecutionStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, execution: Execution) -> None:
+        await RECORD.insert(self.db, execution)
+
+    async def save(self, execution: Execution) -> None:
+        await RECORD.update(self.db, execution)
+
+    async def get(self, execution_id: str) -> Execution | None:
+        return await RECORD.get(self.db, execution_id)
+
+    async def delete_for_function(self, function_id: str) -> None:
+        await self.db.write("DELETE FROM executions WHERE function_id = ?", [function_id])
+
+    async def cursor_row(self, execution_id: str) -> aiosqlite.Row | None:
+        return await RECORD.row(self.db, execution_id)
+
+    async def page(
+        self,
+        function_id: str,
+        query: ListQuery,
+        search: str | None,
+        cursor_row: aiosqlite.Row | None,
+    ) -> tuple[int, list[Execution]]:
+        total, rows = await list_rows(
+            self.db.conn,
+            TABLE,
+            query,
+            search=search,
+            where={"function_id": function_id},
+            cursor_row=cursor_row,
+        )
+        return total, [RECORD.from_row(r) for r in rows]
+
+    async def fail_unfinished(self, stderr: str, now: datetime) -> int:
+        """Mark every `waiting`/`processing` execution failed (after a crash of the emulator)."""
+        return await self.db.write(
+            "UPDATE executions SET status = 'failed', status_code = 500, stderr = ?, "
+            "updated_at = ? WHERE status IN ('waiting', 'processing')",
+            [stderr, format_datetime(now)],
+        )

@@ -1,0 +1,106 @@
+"""Map a model dataclass to a table row and back: one `Record` per table, no hand-written SQL lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
+
+import aiosqlite
+
+from emulator.dates import format_datetime, parse_datetime
+from emulator.store.db import Database
+
+class Model(Protocol):
+    id: str
+
+
+class Searchable(Protocol):
+    @property
+    def search_text(self) -> str: ...
+
+
+T = TypeVar("T", bound=Model)
+Kind = Literal["text", "int", "bool", "float", "datetime", "json"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    attr: str
+    kind: Kind = "text"
+
+
+def _to_db(kind: Kind, value: Any) -> Any:
+    if kind == "bool":
+        return int(value)
+    if kind == "datetime":
+        return format_datetime(value) or None
+    if kind == "json":
+        return json.dumps(value)
+    return value
+
+
+def _from_db(kind: Kind, value: Any) -> Any:
+    if kind == "bool":
+        return bool(value)
+    if kind == "datetime":
+        return parse_datetime(value)
+    if kind == "json":
+        return json.loads(value)
+    return value
+
+
+class Record(Generic[T]):
+    """Insert, update, get and delete rows of one table, each row one model object.
+
+    The table's `id` column is the key; `search` (when the model has `search_text`) is kept in sync.
+    """
+
+    def __init__(self, table: str, factory: Callable[..., T], columns: Sequence[Column]) -> None:
+        self.table = table
+        self.factory = factory
+        self.columns = tuple(columns)
+        self.has_search = False
+
+    def with_search(self) -> Record[T]:
+        self.has_search = True
+        return self
+
+    def _names(self) -> list[str]:
+        return [c.name for c in self.columns] + (["search"] if self.has_search else [])
+
+    def _values(self, obj: T) -> list[Any]:
+        values = [_to_db(c.kind, getattr(obj, c.attr)) for c in self.columns]
+        if self.has_search:
+            values.append(cast(Searchable, obj).search_text)
+        return values
+
+    def from_row(self, row: aiosqlite.Row) -> T:
+        return self.factory(**{c.attr: _from_db(c.kind, row[c.name]) for c in self.columns})
+
+    async def insert(self, db: Database, obj: T) -> None:
+        names = self._names()
+        await db.write(
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            self._values(obj),
+        )
+
+    async def update(self, db: Database, obj: T) -> None:
+        names = self._names()
+        values = self._values(obj)
+        await db.write(
+            f"UPDATE {self.table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+            [*values, obj.id],
+        )
+
+    async def get(self, db: Database, record_id: str) -> T | None:
+        row = await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
+        return self.from_row(row) if row else None
+
+    async def row(self, db: Database, record_id: str) -> aiosqlite.Row | None:
+        return await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
+
+    async def delete(self, db: Database, record_id: str) -> bool:
+        return await db.write(f"DELETE FROM {self.table} WHERE id = ?", [record_id]) > 0

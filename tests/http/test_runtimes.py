@@ -1,0 +1,64 @@
+"""`GET /v1/functions/runtimes` (spec 4.3) and the runtime allow-list."""
+
+from __future__ import annotations
+
+import shutil
+
+from starlette.testclient import TestClient
+
+from emulator.app import create_app
+from emulator.config import Settings
+from emulator.runtimes import discover
+from tests.http.conftest import KEY_HEADERS
+
+
+def test_lists_local_runtimes_with_the_13_fields(client: TestClient) -> None:
+    response = client.get("/v1/functions/runtimes")
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["total", "runtimes"]
+    ids = [r["$id"] for r in body["runtimes"]]
+    assert body["total"] == len(ids)
+    assert {"python-3.8", "python-3.9", "python-3.10"} <= set(ids)
+    if shutil.which("node"):
+        assert {"node-14.5", "node-16.0", "node-18.0"} <= set(ids)
+    assert not any(i.startswith(("php", "ruby", "dart")) for i in ids)  # no adapter for these
+    python = next(r for r in body["runtimes"] if r["$id"] == "python-3.9")
+    assert python == {
+        "$id": "python-3.9",
+        "name": "Python",
+        "version": "3.9",
+        "base": "python:3.9-alpine",
+        "image": "openruntimes/python:v2-3.9",
+        "logo": "python.png",
+        "supports": ["x86", "arm"],
+    }
+
+
+def test_allow_list_narrows_runtimes_and_creation(settings: Settings) -> None:
+    narrowed = discover(("python-3.9",))
+    with TestClient(create_app(settings, narrowed)) as client:
+        client.headers.update(KEY_HEADERS)
+        body = client.get("/v1/functions/runtimes").json()
+        assert [r["$id"] for r in body["runtimes"]] == ["python-3.9"]
+        response = client.post(
+            "/v1/functions", json={"functionId": "unique()", "name": "x", "runtime": "python-3.10"}
+        )
+        assert response.status_code == 400
+        assert response.json()["message"] == "Invalid runtime: Value must be one of (python-3.9)"
+
+
+def test_python_versions_map_to_exact_interpreters() -> None:
+    found = discover()
+    for runtime_id, local in found.items():
+        if local.language == "python":
+            version = local.runtime.version
+            # Prefer the exact minor version when one is installed (e.g. under pyenv).
+            if shutil.which(f"python{version}") or any(
+                p
+                for p in __import__("pathlib")
+                .Path("~/.pyenv/versions")
+                .expanduser()
+                .glob(f"{version}.*")
+            ):
+                assert local.interpreter.endswith(f"python{version}"), (runtime_id, local)

@@ -1,0 +1,71 @@
+"""Chunked upload bookkeeping: Content-Range parsing and assembling parts in order."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from emulator.backend.uploads import (
+    CHUNK_SIZE,
+    ContentRange,
+    assemble,
+    parse_content_range,
+    progress,
+    store_chunk,
+)
+from emulator.errors import StorageInvalidContentRange
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("bytes 0-5242879/12582912", ContentRange(0, 5242879, 12582912)),
+        ("bytes 10485760-12582912/12582912", ContentRange(10485760, 12582912, 12582912)),
+        ("items 0-0/1", ContentRange(0, 0, 1)),
+    ],
+)
+def test_parse_valid(header: str | None, expected: ContentRange | None) -> None:
+    assert parse_content_range(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes",
+        "bytes 0-10",
+        "bytes  0-1/2",
+        "bytes 5-1/10",
+        "bytes 0-11/10",
+        "bytes -1-2/3",
+        "0-1/2",
+    ],
+)
+def test_parse_invalid(header: str) -> None:
+    with pytest.raises(StorageInvalidContentRange):
+        parse_content_range(header)
+
+
+@pytest.mark.parametrize("last_end_is_size", [True, False])
+def test_parts_join_in_offset_order_with_either_end_convention(
+    tmp_path: Path, last_end_is_size: bool
+) -> None:
+    data = os.urandom(2 * CHUNK_SIZE + 1234)
+    offsets = list(range(0, len(data), CHUNK_SIZE))
+    # Send the middle chunk last: order of arrival must not matter.
+    for offset in [offsets[0], offsets[2], offsets[1]]:
+        store_chunk(tmp_path, offset, io.BytesIO(data[offset : offset + CHUNK_SIZE]))
+    state = progress(tmp_path, len(data))
+    assert state.chunks_total == 3 and state.chunks_uploaded == 3 and state.complete
+    target = tmp_path / "code.tar.gz"
+    assert assemble(tmp_path, target) == len(data)
+    assert target.read_bytes() == data
+
+
+def test_incomplete_upload(tmp_path: Path) -> None:
+    store_chunk(tmp_path, 0, io.BytesIO(b"x" * CHUNK_SIZE))
+    state = progress(tmp_path, CHUNK_SIZE * 2 + 1)
+    assert (state.chunks_total, state.chunks_uploaded, state.complete) == (3, 1, False)
