@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint
+.PHONY: install serve test lint node-sdk
 
 $(BIN)/appwrite-emulator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,11 @@ lint: install
 	$(BIN)/ruff format --check emulator tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+# The official Node SDK that the end-to-end tests drive (skipped when npm is missing).
+node-sdk:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix tests/e2e/node --no-audit --no-fund --silent; \
+	else echo "npm not found: the Node SDK tests will be skipped"; fi
+
+test: lint node-sdk
 	$(BIN)/pytest

@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -138,6 +139,11 @@ def serve(settings: Settings, log_level: str = "info") -> int:
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
 
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after shutting down; a clean stop exits 0 instead.
+            self._captured_signals.clear()
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:

@@ -79,11 +79,19 @@ def host_arch() -> str:
     return "arm" if machine.startswith(("arm", "aarch")) else "x86"
 
 
+def _which(command: str) -> str | None:
+    """`shutil.which`, skipping version-manager shims (a pyenv shim of an inactive version fails)."""
+    for folder in os.get_exec_path():
+        if "shims" in Path(folder).parts:
+            continue
+        found = shutil.which(command, path=folder)
+        if found:
+            return found
+    return None
+
+
 def _python_for(version: str) -> str | None:
     """The interpreter for Python `version`: an exact minor version when installed, else python3."""
-    exact = shutil.which(f"python{version}")
-    if exact:
-        return exact
     pyenv_root = Path(os.path.expanduser("~/.pyenv/versions"))
     if pyenv_root.is_dir():
         candidates = sorted(
@@ -92,11 +100,11 @@ def _python_for(version: str) -> str | None:
         )
         if candidates:
             return str(candidates[-1])
-    return shutil.which("python3") or sys.executable
+    return _which(f"python{version}") or _which("python3") or sys.executable
 
 
 def _language_interpreters() -> dict[str, str | None]:
-    return {"node": shutil.which("node")}
+    return {"node": _which("node") or shutil.which("node")}
 
 
 def _node_works(node: str) -> bool:

@@ -85,7 +85,9 @@ class _Extractor:
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         self.entries += 1
         if self.entries > self.max_entries:
-            raise ArchiveError(f"The deployment archive holds more than {self.max_entries} entries.")
+            raise ArchiveError(
+                f"The deployment archive holds more than {self.max_entries} entries."
+            )
         rel = self._relative(member.name, member.name)
         if rel is None:  # the archive root itself ("./")
             return
@@ -154,7 +156,10 @@ class _Extractor:
         self.symlinks.add(rel)
 
     def _hardlink(self, member: tarfile.TarInfo, rel: str, target: str) -> None:
-        source = self._relative(member.linkname, member.name)
+        try:
+            source = self._relative(member.linkname, member.name)
+        except ArchiveError:
+            source = None
         if source is None or source not in self.files:
             raise ArchiveError(
                 f"The deployment archive holds the hard link {member.name!r} -> "

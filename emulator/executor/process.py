@@ -15,8 +15,9 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 REPLY_FD = 3
 """The descriptor on which a worker writes its protocol replies (runtimes/README.md)."""
@@ -67,10 +68,10 @@ def isolation_prefix() -> tuple[str, ...]:
 class Child:
     """A started process; its exit is observed through a pidfd (a thread only where that is missing)."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], reply_fd: int | None) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], reply: BinaryIO | None) -> None:
         self.popen = popen
         self.pid = popen.pid
-        self.reply_fd = reply_fd
+        self.reply = reply  # read end of the child's fd 3
         self.returncode: int | None = None
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
@@ -146,7 +147,7 @@ def spawn(
     Args:
         memory_mb: cap on the data segment (RLIMIT_DATA: heap and private writable mappings, which
             unlike RLIMIT_AS leaves V8's address-space reservations alone).
-        reply_pipe: open a pipe whose write end is the child's fd 3; its read end is `Child.reply_fd`.
+        reply_pipe: open a pipe whose write end is the child's fd 3; its read end is `Child.reply`.
 
     Raises:
         OSError: the program could not be started (missing interpreter, missing cwd).
@@ -196,7 +197,7 @@ def spawn(
     finally:
         if reply_w >= 0:
             os.close(reply_w)
-    return Child(popen, reply_r if reply_pipe else None)
+    return Child(popen, os.fdopen(reply_r, "rb", buffering=0) if reply_pipe else None)
 
 
 class _Reader(asyncio.Protocol):
@@ -214,9 +215,7 @@ class _Reader(asyncio.Protocol):
 async def read_pipe(
     source: Any, on_data: Callable[[bytes], None], on_eof: Callable[[], None]
 ) -> asyncio.BaseTransport:
-    """Feed everything read from `source` (a pipe file object or fd) to `on_data`, then `on_eof`."""
-    if isinstance(source, int):
-        source = os.fdopen(source, "rb", buffering=0)
+    """Feed everything read from `source` (a pipe file object) to `on_data`, then `on_eof`."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_read_pipe(lambda: _Reader(on_data, on_eof), source)
     return transport
@@ -280,8 +279,32 @@ class Children:
     def __len__(self) -> int:
         return len(self._live)
 
-    async def kill_all(self) -> None:
+    async def kill_all(self, cap: float = 2.0) -> None:
+        """Kill every child and wait until it and the PID namespace it leads are gone."""
         children = list(self._live)
+        # The worker under `unshare` is not our child: note its pid to watch it die as well.
+        inner = [pid for child in children for pid in _children_of(child.pid)]
         for child in children:
             child.kill()
         await asyncio.gather(*(child.wait() for child in children))
+        deadline = time.monotonic() + cap
+        while any(_running(pid) for pid in inner) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(field) for field in listing.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a PID namespace is empty once its init is one)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

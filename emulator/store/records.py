@@ -12,6 +12,7 @@ import aiosqlite
 from emulator.dates import format_datetime, parse_datetime
 from emulator.store.db import Database
 
+
 class Model(Protocol):
     id: str
 

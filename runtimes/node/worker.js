@@ -156,7 +156,9 @@ function captureTarget() {
 }
 
 function emit(channel, args) {
-  const line = formatArgs(args);
+  let line = formatArgs(args);
+  // console.trace and logged stacks: keep the user's frames, not the worker's.
+  if (line.indexOf(WORKER_FILE) !== -1) line = cleanStack(line);
   const target = captureTarget();
   if (target) {
     (channel === 'out' ? target.logs : target.errors).push(line);
@@ -297,8 +299,10 @@ function responseText(value) {
 
 function statusCode(status) {
   if (status === undefined || status === null) return 200;
-  const code = typeof status === 'boolean' ? NaN : Number(status);
-  if (!Number.isInteger(code)) {
+  const blank = typeof status === 'boolean' || (typeof status === 'string' && !status.trim());
+  const code = blank ? NaN : Number(status);
+  // The range Node's HTTP server accepts (micro would have thrown for anything else).
+  if (!Number.isInteger(code) || code < 100 || code > 999) {
     throw new RangeError('Invalid status code: ' + formatArg(status));
   }
   return code;
@@ -454,7 +458,11 @@ function listen() {
         } catch (e) {
           diagnostic('ignored a request line that is not JSON: ' + line.slice(0, 200));
         }
-        if (message && typeof message === 'object') queue.push(message);
+        if (message && typeof message === 'object' && !Array.isArray(message)) {
+          queue.push(message);
+        } else if (message !== null) {
+          diagnostic('ignored a request line that is not a JSON object: ' + line.slice(0, 200));
+        }
       }
       start = newline + 1;
       newline = chunk.indexOf(10, start);

@@ -319,9 +319,12 @@ def status_code(status):
     if isinstance(status, bool) or (isinstance(status, float) and not status.is_integer()):
         raise ValueError(f"Invalid status code: {status!r}")
     try:
-        return int(status)
+        code = int(status)
     except (TypeError, ValueError):
         raise ValueError(f"Invalid status code: {status!r}") from None
+    if not 100 <= code <= 999:
+        raise ValueError(f"Invalid status code: {status!r}")
+    return code
 
 
 # --------------------------------------------------------------------------------------------------

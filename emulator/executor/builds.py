@@ -1,0 +1,314 @@
+"""Builds: a deployment's archive extracted safely into `<builds_dir>/<build>/code`, then its
+dependencies installed (`npm install` / `pip install --target`) and cached by a hash of the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.executor.archive import ArchiveError, extract
+from emulator.executor.process import Children, read_pipe
+from emulator.executor.results import OUTPUT_LIMIT, BuildResult, truncate
+from emulator.runtimes import LocalRuntime
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+_NODE_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")
+
+
+@dataclass(frozen=True)
+class BuildPaths:
+    root: Path
+    code: Path  # the extracted archive (plus node_modules for Node)
+    deps: Path  # Python packages installed with `pip --target`
+
+
+def build_paths(builds_dir: Path, build_id: str) -> BuildPaths:
+    if not _ID.fullmatch(build_id) or build_id.strip(".") == "":
+        raise ValueError(f"invalid build id {build_id!r}")
+    root = builds_dir / build_id
+    return BuildPaths(root, root / "code", root / "deps")
+
+
+class InstallError(Exception):
+    def __init__(self, message: str, stdout: str) -> None:
+        super().__init__(message)
+        self.stdout = stdout
+
+
+class Builder:
+    """Runs builds; one instance per executor (it owns the dependency cache under `cache_dir`)."""
+
+    def __init__(
+        self,
+        *,
+        builds_dir: Path,
+        cache_dir: Path,
+        children: Children,
+        base_env: Mapping[str, str],
+        max_archive_bytes: int,
+        max_extracted_bytes: int,
+        build_timeout: float,
+        log: logging.Logger,
+    ) -> None:
+        self.builds_dir = builds_dir
+        self.cache_dir = cache_dir
+        self.children = children
+        self.base_env = dict(base_env)
+        self.max_archive_bytes = max_archive_bytes
+        self.max_extracted_bytes = max_extracted_bytes
+        self.build_timeout = build_timeout
+        self.log = log
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._versions: dict[str, str] = {}
+
+    def env_for(self, runtime: LocalRuntime) -> dict[str, str]:
+        """The minimal environment, with the runtime's interpreter folder first on PATH."""
+        env = dict(self.base_env)
+        bin_dir = os.path.dirname(runtime.interpreter)
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}" if bin_dir else env["PATH"]
+        return env
+
+    async def build(
+        self,
+        *,
+        build_id: str,
+        archive: Path,
+        runtime: LocalRuntime,
+        entrypoint: str,
+        env: Mapping[str, str],
+    ) -> BuildResult:
+        started = time.perf_counter()
+        paths = build_paths(self.builds_dir, build_id)
+
+        def result(ok: bool, stdout: str = "", stderr: str = "") -> BuildResult:
+            elapsed = time.perf_counter() - started
+            return BuildResult(ok, truncate(stdout), truncate(stderr), elapsed)
+
+        try:
+            await asyncio.to_thread(_fresh_dir, paths)
+            stats = await asyncio.to_thread(
+                extract,
+                archive,
+                paths.code,
+                max_archive_bytes=self.max_archive_bytes,
+                max_extracted_bytes=self.max_extracted_bytes,
+            )
+        except ArchiveError as exc:
+            await asyncio.to_thread(shutil.rmtree, paths.root, True)
+            self.log.info("build %s failed: %s", build_id, exc)
+            return result(False, stderr=str(exc))
+        self.log.info(
+            "build %s: extracted %d entries, %d bytes", build_id, stats.entries, stats.bytes
+        )
+        if not (paths.code / entrypoint).is_file():
+            # 1.3 does not check at build time; the execution then fails with the adapter's message.
+            self.log.warning(
+                "build %s: the entrypoint %r is not in the deployment; executions will fail",
+                build_id,
+                entrypoint,
+            )
+        build_env = {**self.env_for(runtime), "INTERNAL_RUNTIME_ENTRYPOINT": entrypoint}
+        build_env.update({"PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        build_env.update({"npm_config_update_notifier": "false", "npm_config_fund": "false"})
+        build_env.update(env)
+        remaining = max(0.0, self.build_timeout - (time.perf_counter() - started))
+        try:
+            async with asyncio.timeout(remaining):
+                stdout, stderr = await self._install(runtime, paths, build_env)
+        except TimeoutError:
+            return result(False, stderr=f"Build timed out after {self.build_timeout:g} seconds.")
+        except InstallError as exc:
+            return result(False, exc.stdout, str(exc))
+        except OSError as exc:
+            return result(False, stderr=f"The build could not run: {exc}.")
+        return result(True, stdout, stderr)
+
+    async def _install(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        if runtime.language == "node" and (paths.code / "package.json").is_file():
+            return await self._install_node(runtime, paths, env)
+        if runtime.language == "python" and (paths.code / "requirements.txt").is_file():
+            return await self._install_python(runtime, paths, env)
+        return "", ""
+
+    async def _install_python(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        version = await self._version(runtime, env)
+        manifest = (paths.code / "requirements.txt").read_bytes()
+        key = _digest(b"python", version.encode(), manifest)
+        entry = self.cache_dir / "python" / key
+        async with self._lock(key):
+            if entry.is_dir():
+                await asyncio.to_thread(_link_tree, entry, paths.deps)
+                return f"Reusing cached dependencies (requirements.txt, {key[:12]}).\n", ""
+            staging = _staging(entry)
+            argv = [runtime.interpreter, "-m", "pip", "install", "--target", str(staging)]
+            argv += ["-r", "requirements.txt", "--no-input", "--progress-bar", "off"]
+            code, out, err = await self._run(argv, paths.code, env)
+            if code != 0:
+                await asyncio.to_thread(shutil.rmtree, staging, True)
+                raise InstallError(_failure("pip install -r requirements.txt", code, err), out)
+            staging.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(_publish, staging, entry)
+            await asyncio.to_thread(_link_tree, entry, paths.deps)
+            return out, err
+
+    async def _install_node(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        npm = shutil.which("npm", path=env["PATH"])
+        if npm is None:
+            raise InstallError("npm was not found next to node or on PATH.", "")
+        argv = [npm, "install", "--no-audit", "--no-fund"]
+        shipped_lock = [name for name in _NODE_LOCKS if (paths.code / name).is_file()]
+        if (
+            paths.code / "node_modules"
+        ).exists():  # shipped with the code: install over it, no cache
+            return await self._npm(argv, paths, env)
+        version = await self._version(runtime, env)
+        parts = [(paths.code / name).read_bytes() for name in ("package.json", *shipped_lock)]
+        key = _digest(b"node", version.encode(), *parts)
+        entry = self.cache_dir / "node" / key
+        async with self._lock(key):
+            if entry.is_dir():
+                await asyncio.to_thread(_restore_node, entry, paths.code, not shipped_lock)
+                return f"Reusing cached dependencies (package.json, {key[:12]}).\n", ""
+            out, err = await self._npm(argv, paths, env)
+            staging = _staging(entry)
+            await asyncio.to_thread(_save_node, paths.code, staging, not shipped_lock)
+            await asyncio.to_thread(_publish, staging, entry)
+            return out, err
+
+    async def _npm(
+        self, argv: list[str], paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        code, out, err = await self._run(argv, paths.code, env)
+        if code != 0:
+            raise InstallError(_failure("npm install", code, err), out)
+        return out, err
+
+    async def _version(self, runtime: LocalRuntime, env: dict[str, str]) -> str:
+        cached = self._versions.get(runtime.interpreter)
+        if cached is None:
+            probe = (
+                ["--version"]
+                if runtime.language == "node"
+                else ["-c", "import sys;print(sys.version)"]
+            )
+            code, out, err = await self._run([runtime.interpreter, *probe], ".", env)
+            if code != 0:
+                raise InstallError(f"{runtime.interpreter} does not run: {err.strip()}", "")
+            cached = self._versions[runtime.interpreter] = out.strip()
+        return cached
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    async def _run(
+        self, argv: Sequence[str], cwd: Path | str, env: dict[str, str]
+    ) -> tuple[int, str, str]:
+        """Run a build command to completion; killed (whole tree) if cancelled."""
+        loop = asyncio.get_running_loop()
+        child = self.children.spawn(argv, cwd=str(cwd), env=env)
+        assert child.popen.stdin and child.popen.stdout and child.popen.stderr
+        child.popen.stdin.close()
+        out, err = bytearray(), bytearray()
+        closed: list[asyncio.Future[None]] = [loop.create_future(), loop.create_future()]
+
+        def collect(buffer: bytearray) -> Callable[[bytes], None]:
+            return lambda data: buffer.extend(data[: OUTPUT_LIMIT - len(buffer)])
+
+        def eof(index: int) -> Callable[[], None]:
+            def mark() -> None:
+                if not closed[index].done():
+                    closed[index].set_result(None)
+
+            return mark
+
+        transports = []
+        try:
+            transports.append(await read_pipe(child.popen.stdout, collect(out), eof(0)))
+            transports.append(await read_pipe(child.popen.stderr, collect(err), eof(1)))
+            code = await child.wait()
+            await asyncio.wait(closed, timeout=2)
+        finally:
+            child.kill()
+            for transport in transports:
+                transport.close()
+            for pipe in (child.popen.stdout, child.popen.stderr)[len(transports) :]:
+                pipe.close()
+        return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _digest(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _failure(command: str, code: int, stderr: str) -> str:
+    how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
+    return f"Installing dependencies failed: `{command}` {how}.\n{stderr}".rstrip() + "\n"
+
+
+def _fresh_dir(paths: BuildPaths) -> None:
+    shutil.rmtree(paths.root, ignore_errors=True)
+    paths.code.mkdir(parents=True)
+
+
+def _staging(entry: Path) -> Path:
+    return entry.parent / f".tmp-{entry.name[:12]}-{secrets.token_hex(4)}"
+
+
+def _publish(staging: Path, entry: Path) -> None:
+    """Move a finished cache entry into place; another emulator may have been quicker."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.rename(entry)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not entry.is_dir():
+            raise
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link copy: instant, shares no folder with the cache, survives the cache's deletion."""
+    shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy, dirs_exist_ok=True)
+
+
+def _save_node(code: Path, staging: Path, with_lock: bool) -> None:
+    staging.mkdir(parents=True)
+    if (code / "node_modules").is_dir():
+        _link_tree(code / "node_modules", staging / "node_modules")
+    if with_lock and (code / "package-lock.json").is_file():
+        shutil.copy2(code / "package-lock.json", staging / "package-lock.json")
+
+
+def _restore_node(entry: Path, code: Path, with_lock: bool) -> None:
+    if (entry / "node_modules").is_dir():
+        _link_tree(entry / "node_modules", code / "node_modules")
+    if with_lock and (entry / "package-lock.json").is_file():
+        with contextlib.suppress(FileExistsError):
+            shutil.copy2(entry / "package-lock.json", code / "package-lock.json")

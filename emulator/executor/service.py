@@ -1,0 +1,262 @@
+"""The executor the backend talks to: builds deployments and runs executions on pools of warm workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emulator.executor import process
+from emulator.executor.builds import Builder, build_paths
+from emulator.executor.pool import Pool
+from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
+from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
+from emulator.runtimes import ADAPTERS_DIR, LocalRuntime
+
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def _minimal_env() -> dict[str, str]:
+    """PATH, HOME and LANG of the emulator; nothing else of its environment reaches user code."""
+    env = os.environ
+    return {
+        "PATH": env.get("PATH") or _DEFAULT_PATH,
+        "HOME": env.get("HOME") or "/tmp",
+        "LANG": env.get("LANG") or "C.UTF-8",
+    }
+
+
+class Executor:
+    """Builds and runs deployments as local processes; see `build` and `execute`."""
+
+    def __init__(
+        self,
+        *,
+        builds_dir: Path,
+        cache_dir: Path,
+        idle_timeout: float = 600.0,
+        memory_mb: int = 1024,
+        pool_size: int = 4,
+        max_archive_bytes: int = 30_000_000,
+        max_extracted_bytes: int = 500_000_000,
+        build_timeout: float = 900.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.builds_dir = Path(builds_dir)
+        self.idle_timeout = idle_timeout
+        self.memory_mb = memory_mb
+        self.pool_size = pool_size
+        self.log = log or logging.getLogger("emulator.executor")
+        self._children = process.Children()
+        self._builder = Builder(
+            builds_dir=self.builds_dir,
+            cache_dir=Path(cache_dir),
+            children=self._children,
+            base_env=_minimal_env(),
+            max_archive_bytes=max_archive_bytes,
+            max_extracted_bytes=max_extracted_bytes,
+            build_timeout=build_timeout,
+            log=self.log,
+        )
+        self._pools: dict[str, Pool] = {}
+        self._draining: set[Pool] = set()
+        self._unfinished: set[Worker] = set()
+        self._stop = asyncio.Event()
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Probe process isolation once and start the reaper of idle workers."""
+        prefix = await asyncio.to_thread(process.isolation_prefix)
+        self.log.info(
+            "executor: workers run %s",
+            "in their own PID namespace"
+            if prefix
+            else "in their own process group (no PID namespace)",
+        )
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_forever(), name="executor-reaper")
+
+    async def close(self) -> None:
+        """Stop every worker and build; returns once all their processes are gone."""
+        self._closed = True
+        self._stop.set()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        for pool in [*self._pools.values(), *self._draining]:
+            pool.kill_all()
+        self._pools.clear()
+        self._draining.clear()
+        await self._children.kill_all()
+        # Let each worker read its last output and close its pipes before the loop may end.
+        if self._unfinished:
+            await asyncio.wait([w.finished for w in self._unfinished], timeout=2)
+
+    async def build(
+        self,
+        *,
+        build_id: str,
+        archive: Path,
+        runtime: LocalRuntime,
+        entrypoint: str,
+        env: Mapping[str, str],
+    ) -> BuildResult:
+        """Extract `archive` safely into the build folder and install its dependencies.
+
+        A failure (unsafe or corrupt archive, install error, timeout) is a `BuildResult` with
+        ``ok=False`` and the reason in `stderr`. A missing entrypoint does not fail the build (as in
+        1.3); it is logged, and each execution then fails with the adapter's load error.
+        """
+        return await self._builder.build(
+            build_id=build_id, archive=archive, runtime=runtime, entrypoint=entrypoint, env=env
+        )
+
+    async def execute(
+        self,
+        *,
+        deployment_id: str,
+        build_id: str,
+        runtime: LocalRuntime,
+        entrypoint: str,
+        payload: str,
+        variables: Mapping[str, str],
+        timeout: float,
+        execution_id: str = "",
+    ) -> ExecutionResult:
+        """Run one execution on a warm worker of the deployment; user failures are results."""
+        started = time.perf_counter()
+        worker = None
+        pool: Pool | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                pool = self._pool(deployment_id, build_id, runtime, entrypoint)
+                worker = await pool.acquire(variables)
+                if worker.load_error is not None:
+                    reply: dict[str, Any] = {"statusCode": 500, "stderr": worker.load_error}
+                else:
+                    request = {
+                        "type": "execute",
+                        "id": execution_id,
+                        "payload": payload,
+                        "variables": dict(variables),
+                        "headers": {},
+                    }
+                    line = (json.dumps(request) + "\n").encode()
+                    reply = await worker.call(execution_id, line)
+        except TimeoutError:
+            if worker is not None and pool is not None:
+                self.log.warning(
+                    "[%s] execution %s timed out after %gs; its worker is stopped",
+                    deployment_id,
+                    execution_id,
+                    timeout,
+                )
+                pool.retire(worker)
+            elapsed = max(time.perf_counter() - started, timeout)
+            return ExecutionResult(500, "", "", TIMEOUT_MESSAGE, elapsed)
+        except asyncio.CancelledError:  # the caller gave up: the worker's state is unknown
+            if worker is not None and pool is not None:
+                pool.retire(worker)
+            raise
+        except WorkerFailed as exc:
+            if worker is not None and pool is not None:
+                pool.retire(worker)
+            self.log.warning("[%s] execution %s failed: %s", deployment_id, execution_id, exc)
+            return ExecutionResult(500, "", "", truncate(str(exc)), time.perf_counter() - started)
+        pool.release(worker)
+        return _result(reply, time.perf_counter() - started)
+
+    async def stop_deployment(self, deployment_id: str) -> None:
+        """Stop the deployment's workers: idle ones now, busy ones once their execution ends."""
+        pool = self._pools.pop(deployment_id, None)
+        if pool is not None:
+            stopped = self._retire_pool(pool)
+            await asyncio.wait_for(asyncio.gather(*(w.wait_exit() for w in stopped)), 5)
+
+    def remove_build(self, build_id: str) -> None:
+        """Delete the build's folder (code and installed dependencies)."""
+        shutil.rmtree(build_paths(self.builds_dir, build_id).root, ignore_errors=True)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _pool(
+        self, deployment_id: str, build_id: str, runtime: LocalRuntime, entrypoint: str
+    ) -> Pool:
+        key = (build_id, runtime.id, runtime.interpreter, entrypoint)
+        pool = self._pools.get(deployment_id)
+        if pool is not None and pool.key == key:
+            return pool
+        if self._closed:
+            raise WorkerFailed("The executor is shut down.")
+        if pool is not None:  # the deployment was rebuilt: its old workers go
+            self._retire_pool(pool)
+        spec = self._spec(deployment_id, build_id, runtime, entrypoint)
+        pool = self._pools[deployment_id] = Pool(
+            key, spec, self.pool_size, self._children, self.log, self._unfinished
+        )
+        return pool
+
+    def _spec(
+        self, deployment_id: str, build_id: str, runtime: LocalRuntime, entrypoint: str
+    ) -> WorkerSpec:
+        paths = build_paths(self.builds_dir, build_id)
+        if not paths.code.is_dir():
+            raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
+        common = ["--code-dir", str(paths.code), "--entrypoint", entrypoint]
+        if runtime.language == "python":
+            argv = [runtime.interpreter, "-s", str(ADAPTERS_DIR / "python" / "worker.py"), *common]
+            if paths.deps.is_dir():
+                argv += ["--deps-dir", str(paths.deps)]
+        elif runtime.language == "node":
+            # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
+            heap = max(32, self.memory_mb * 3 // 4)
+            argv = [runtime.interpreter, f"--max-old-space-size={heap}"]
+            argv += [str(ADAPTERS_DIR / "node" / "worker.js"), *common]
+        else:
+            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
+        return WorkerSpec(
+            deployment_id=deployment_id,
+            argv=tuple(argv),
+            cwd=str(paths.code),
+            base_env=self._builder.env_for(runtime),
+            memory_mb=self.memory_mb,
+        )
+
+    def _retire_pool(self, pool: Pool) -> list[Worker]:
+        stopped = pool.drain()
+        if not pool.empty:
+            self._draining.add(pool)
+        return stopped
+
+    async def _reap_forever(self) -> None:
+        interval = min(max(self.idle_timeout / 4, 0.05), 30.0)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+            for deployment_id, pool in list(self._pools.items()):
+                pool.reap(self.idle_timeout)
+                if pool.empty:
+                    del self._pools[deployment_id]
+            self._draining = {pool for pool in self._draining if not pool.empty}
+
+
+def _result(reply: Mapping[str, Any], duration: float) -> ExecutionResult:
+    status = reply.get("statusCode", 500)
+    if not isinstance(status, int) or isinstance(status, bool):
+        status = 500
+
+    def text(key: str) -> str:
+        value = reply.get(key, "")
+        return truncate(value if isinstance(value, str) else json.dumps(value))
+
+    return ExecutionResult(status, text("response"), text("stdout"), text("stderr"), duration)

@@ -1,0 +1,44 @@
+"""Helpers tests share: packing a function folder as the CLI does, and polling with a cap."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "functions"
+SKIP = {"__pycache__", "node_modules", ".git"}
+T = TypeVar("T")
+
+
+def pack(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
+    """A `code.tar.gz` of `folder` (plus `extra` files), as appwrite-cli packs a function."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not SKIP & set(path.relative_to(folder).parts):
+                tar.add(path, arcname=str(path.relative_to(folder)))
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def fixture(language: str, name: str) -> Path:
+    return FIXTURES / language / name
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, step: float = 0.05) -> T:
+    """Call `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)

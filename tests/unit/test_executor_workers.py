@@ -1,0 +1,520 @@
+"""Executions on warm workers: the real adapters in real processes, driven through `Executor`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
+from emulator.executor.results import truncate
+from emulator.runtimes import CATALOGUE, LocalRuntime
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "functions"
+NODE = shutil.which("node")
+
+PYTHON_TOOLBOX = """
+import json, os, subprocess, sys, time, uuid
+
+TOKEN = uuid.uuid4().hex  # changes with every new worker process
+COUNT = 0
+
+
+def main(req, res):
+    global COUNT
+    COUNT += 1
+    data = json.loads(req.payload or "{}")
+    action = data.get("action")
+    if action == "sleep":
+        time.sleep(data["seconds"])
+    elif action == "exit":
+        os._exit(data.get("code", 3))
+    elif action == "hog":
+        hoard = []
+        while True:
+            hoard.append(bytearray(10 * 1024 * 1024))
+    elif action == "spawn":
+        subprocess.Popen(["sleep", data["marker"]], start_new_session=True)
+    elif action == "env":
+        return res.json({key: os.environ.get(key) for key in data["keys"]})
+    elif action == "noise":
+        os.write(1, b"raw stdout line\\n")
+        os.write(2, b"raw stderr line\\n")
+    res.json({"token": TOKEN, "count": COUNT})
+"""
+
+NODE_TOOLBOX = """
+const crypto = require('crypto');
+const { spawn } = require('child_process');
+
+const TOKEN = crypto.randomUUID(); // changes with every new worker process
+let COUNT = 0;
+
+module.exports = async (req, res) => {
+  COUNT += 1;
+  const data = JSON.parse(req.payload || '{}');
+  const action = data.action;
+  if (action === 'sleep') {
+    await new Promise((resolve) => setTimeout(resolve, data.seconds * 1000));
+  } else if (action === 'exit') {
+    process.exit(data.code === undefined ? 3 : data.code);
+  } else if (action === 'hog') {
+    const hoard = [];
+    while (true) hoard.push(new Array(1024 * 1024).fill(Math.random()));
+  } else if (action === 'spawn') {
+    spawn('sleep', [data.marker], { detached: true, stdio: 'ignore' }).unref();
+  } else if (action === 'env') {
+    const out = {};
+    for (const key of data.keys) out[key] = process.env[key] === undefined ? null : process.env[key];
+    return res.json(out);
+  } else if (action === 'noise') {
+    process.stdout.write('raw stdout line\\n');
+    process.stderr.write('raw stderr line\\n');
+  }
+  res.json({ token: TOKEN, count: COUNT });
+};
+"""
+
+
+def _runtime(runtime_id: str, interpreter: str) -> LocalRuntime:
+    runtime = next(r for r in CATALOGUE if r.id == runtime_id)
+    return LocalRuntime(runtime, runtime_id.split("-")[0], interpreter)
+
+
+def _python_interpreter() -> str:
+    found = sorted((Path.home() / ".pyenv" / "versions").glob("3.9.*/bin/python3.9"))
+    return str(found[-1]) if found else sys.executable
+
+
+LANGUAGES = [
+    pytest.param("python", id="python"),
+    pytest.param(
+        "node", id="node", marks=pytest.mark.skipif(NODE is None, reason="node is not installed")
+    ),
+]
+
+
+class Harness:
+    """One executor plus one built "toolbox" deployment of a language."""
+
+    def __init__(self, executor: Executor, language: str, tmp_path: Path) -> None:
+        self.executor = executor
+        self.language = language
+        self.tmp_path = tmp_path
+        if language == "python":
+            self.runtime = _runtime("python-3.9", _python_interpreter())
+            self.entrypoint, self.source = "main.py", PYTHON_TOOLBOX
+        else:
+            assert NODE is not None
+            self.runtime = _runtime("node-18.0", NODE)
+            self.entrypoint, self.source = "index.js", NODE_TOOLBOX
+        self.build_id = "b" + uuid.uuid4().hex[:8]
+        self.deployment_id = "d" + uuid.uuid4().hex[:8]
+
+    @property
+    def code_dir(self) -> str:
+        return str(self.tmp_path / "builds" / self.build_id / "code")
+
+    async def build(self, files: dict[str, str] | None = None) -> None:
+        archive = self.tmp_path / f"{self.build_id}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, text in (files or {self.entrypoint: self.source}).items():
+                data = textwrap.dedent(text).encode()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        result = await self.executor.build(
+            build_id=self.build_id,
+            archive=archive,
+            runtime=self.runtime,
+            entrypoint=self.entrypoint,
+            env={},
+        )
+        assert result.ok, result
+
+    async def run(
+        self,
+        action: str | None = None,
+        *,
+        timeout: float = 10,
+        variables: dict[str, str] | None = None,
+        **data: Any,
+    ) -> ExecutionResult:
+        payload = json.dumps({"action": action, **data}) if action else ""
+        return await self.executor.execute(
+            deployment_id=self.deployment_id,
+            build_id=self.build_id,
+            runtime=self.runtime,
+            entrypoint=self.entrypoint,
+            payload=payload,
+            variables=variables or {},
+            timeout=timeout,
+            execution_id="e" + uuid.uuid4().hex[:8],
+        )
+
+    async def token(self) -> dict[str, Any]:
+        result = await self.run()
+        assert result.status_code == 200, result
+        body: dict[str, Any] = json.loads(result.response)
+        return body
+
+
+Factory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Factory]:
+    executors: list[Executor] = []
+
+    async def make(language: str, **options: Any) -> Harness:
+        executor = Executor(builds_dir=tmp_path / "builds", cache_dir=tmp_path / "cache", **options)
+        await executor.start()
+        executors.append(executor)
+        h = Harness(executor, language, tmp_path)
+        await h.build()
+        return h
+
+    yield make
+    for executor in executors:
+        await executor.close()
+
+
+def _pids_with(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line contains `marker`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+async def _until_gone(marker: str, cap: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + cap
+    while (pids := _pids_with(marker)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return pids
+
+
+def _gone(pids: Iterable[int]) -> bool:
+    """Every pid is gone or a zombie that only waits for its (possibly non-emulator) parent."""
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+        if state != "Z":
+            return False
+    return True
+
+
+# -- warm workers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_the_first_execution_starts_a_worker_and_later_ones_reuse_it(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language)
+    cold = await h.run()
+    assert cold.status_code == 200, cold
+    first = json.loads(cold.response)
+    assert first["count"] == 1
+    assert cold.duration < 2.0
+    warm = [await h.token() for _ in range(5)]
+    assert [body["count"] for body in warm] == [2, 3, 4, 5, 6]  # module state persists
+    assert {body["token"] for body in warm} == {first["token"]}
+    assert len(_pids_with(h.code_dir)) >= 1
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_executions_run_in_parallel_up_to_the_pool_size_then_queue(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language, pool_size=2)
+    results = await asyncio.gather(*(h.run("sleep", seconds=0.4) for _ in range(3)))
+    assert [r.status_code for r in results] == [200, 200, 200]
+    durations = sorted(r.duration for r in results)
+    assert durations[1] < 0.75  # two ran side by side
+    assert durations[2] >= 0.8  # the third waited for a free worker: counted from the call
+    assert len({json.loads(r.response)["token"] for r in results}) == 2
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_timeout_fails_the_execution_and_replaces_the_worker(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language)
+    before = await h.token()
+    result = await h.run("sleep", seconds=5, timeout=1)
+    assert (result.status_code, result.response, result.stdout) == (500, "", "")
+    assert result.stderr == TIMEOUT_MESSAGE
+    assert 1.0 <= result.duration < 2.0  # DECISIONS #6
+    after = await h.token()
+    assert after["token"] != before["token"] and after["count"] == 1
+
+
+async def test_a_call_that_times_out_in_the_queue_leaves_the_busy_worker_alone(
+    harness: Factory,
+) -> None:
+    h = await harness("python", pool_size=1)
+    before = await h.token()
+    slow = asyncio.create_task(h.run("sleep", seconds=1.0, timeout=5))
+    await asyncio.sleep(0.1)
+    queued = await h.run(timeout=0.3)
+    assert queued.stderr == TIMEOUT_MESSAGE and 0.3 <= queued.duration < 1.3
+    assert (await slow).status_code == 200
+    assert (await h.token())["token"] == before["token"]
+
+
+async def test_a_cancelled_call_frees_its_worker_slot(harness: Factory) -> None:
+    h = await harness("python", pool_size=1)
+    before = await h.token()
+    abandoned = asyncio.create_task(h.run("sleep", seconds=5))
+    await asyncio.sleep(0.2)
+    abandoned.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    after = await h.run(timeout=3)  # would queue behind a leaked slot and time out
+    assert after.status_code == 200
+    assert json.loads(after.response)["token"] != before["token"]
+
+
+async def test_a_new_build_of_the_deployment_replaces_its_workers(harness: Factory) -> None:
+    h = await harness("python")
+    old_code_dir = h.code_dir
+    await h.token()
+    h.build_id = "rebuilt"
+    await h.build({"main.py": "def main(req, res):\n    res.send('new code')\n"})
+    assert (await h.run()).response == "new code"
+    assert await _until_gone(old_code_dir) == []
+
+
+async def test_a_cold_start_that_outlasts_the_timeout_is_a_timeout(harness: Factory) -> None:
+    h = await harness("python")
+    h.build_id = "slow-import"
+    await h.build({"main.py": "import time\ntime.sleep(30)\n\ndef main(req, res):\n    pass\n"})
+    result = await h.run(timeout=1)
+    assert result.stderr == TIMEOUT_MESSAGE and 1.0 <= result.duration < 2.0
+    assert await _until_gone(h.code_dir) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_worker_that_exits_fails_only_its_execution(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language)
+    before = await h.token()
+    crashed = await h.run("exit", code=3)
+    assert (crashed.status_code, crashed.response) == (500, "")
+    assert crashed.stderr.startswith("Worker exited with code 3.")
+    after = await h.token()
+    assert after["token"] != before["token"] and after["count"] == 1
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_memory_hog_fails_its_execution_and_the_next_one_works(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language, memory_mb=256)
+    hog = await h.run("hog", timeout=20)
+    assert hog.status_code == 500 and hog.response == ""
+    if language == "python":
+        assert "MemoryError" in hog.stderr
+    else:
+        assert "it may have run out of memory (the limit is 256 MB)" in hog.stderr
+    assert (await h.token())["count"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("language", "fixture"), [("python", "syntax_error"), ("node", "syntax_error")]
+)
+async def test_a_load_error_fails_every_execution_with_its_text(
+    harness: Factory, language: str, fixture: str
+) -> None:
+    if language == "node" and NODE is None:
+        pytest.skip("node is not installed")
+    h = await harness(language)
+    h.build_id = "broken"
+    source = (FIXTURES / language / fixture / h.entrypoint).read_text()
+    await h.build({h.entrypoint: source})
+    results = [await h.run() for _ in range(2)]
+    assert [r.status_code for r in results] == [500, 500]
+    assert "SyntaxError" in results[0].stderr
+    assert results[0].stderr == results[1].stderr
+    assert len(_pids_with(h.code_dir)) >= 1  # one worker serves the error, not one per call
+
+
+# -- environment and logs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_the_environment_is_minimal_plus_variables_refreshed_per_execution(
+    harness: Factory, language: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMULATOR_ONLY_SECRET", "do-not-leak")
+    h = await harness(language)
+    keys = ["EMULATOR_ONLY_SECRET", "MY_VARIABLE", "PATH", "HOME", "LANG"]
+    first = await h.run("env", keys=keys, variables={"MY_VARIABLE": "one"})
+    second = await h.run("env", keys=keys, variables={"MY_VARIABLE": "two"})
+    one, two = json.loads(first.response), json.loads(second.response)
+    assert one["EMULATOR_ONLY_SECRET"] is None
+    assert (one["MY_VARIABLE"], two["MY_VARIABLE"]) == ("one", "two")  # DECISIONS #11
+    assert one["PATH"] and one["HOME"] and one["LANG"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_the_workers_own_output_goes_to_the_log_with_the_deployment_id(
+    harness: Factory, language: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = await harness(language)
+    with caplog.at_level(logging.INFO, logger="emulator.executor"):
+        result = await h.run("noise")
+        deadline = time.monotonic() + 2
+        while "raw stderr line" not in caplog.text and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    assert result.status_code == 200
+    assert "raw stdout line" not in result.stdout
+    assert f"[{h.deployment_id}] raw stdout line" in caplog.text
+    assert f"[{h.deployment_id}] raw stderr line" in caplog.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_outputs_are_cut_to_one_million_bytes(harness: Factory, language: str) -> None:
+    h = await harness(language)
+    h.build_id = "big"
+    source = (FIXTURES / language / "big_output" / h.entrypoint).read_text()
+    await h.build({h.entrypoint: source})
+    result = await h.run()
+    assert result.status_code == 200
+    assert result.response == "r" * 1_000_000
+    assert 900_000 < len(result.stdout.encode()) <= 1_000_000
+
+
+def test_truncation_never_splits_a_character() -> None:
+    assert truncate("é" * 600_000) == "é" * 500_000
+    assert truncate("€" * 400_000) == "€" * 333_333  # 999,999 bytes: the next one would not fit
+    assert truncate("a" + "😀" * 300_000).encode() == ("a" + "😀" * 249_999).encode()
+    assert truncate("short") == "short"
+
+
+# -- lifecycle ---------------------------------------------------------------------------------------
+
+
+async def test_idle_workers_are_stopped_and_the_next_call_cold_starts(harness: Factory) -> None:
+    h = await harness("python", idle_timeout=0.3)
+    before = await h.token()
+    assert _pids_with(h.code_dir)
+    assert await _until_gone(h.code_dir) == []
+    after = await h.token()
+    assert after["token"] != before["token"]
+
+
+async def test_stop_deployment_stops_its_idle_workers(harness: Factory) -> None:
+    h = await harness("python")
+    before = await h.token()
+    await h.executor.stop_deployment(h.deployment_id)
+    assert await _until_gone(h.code_dir) == []
+    assert (await h.token())["token"] != before["token"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_close_leaves_no_process_behind_not_even_grandchildren(
+    harness: Factory, language: str
+) -> None:
+    h = await harness(language, pool_size=2)
+    marker = f"{int.from_bytes(os.urandom(2), 'big') + 1000}.{os.getpid()}"
+    spawned = await asyncio.gather(h.run("spawn", marker=marker), h.run("sleep", seconds=0.2))
+    assert [r.status_code for r in spawned] == [200, 200]
+    workers = _pids_with(h.code_dir)
+    assert len(workers) >= 2 and _pids_with(marker)  # the detached grandchild runs
+    await h.executor.close()
+    assert _gone(workers)
+    assert await _until_gone(marker) == []
+
+
+async def test_a_crashing_worker_takes_its_grandchildren_along(harness: Factory) -> None:
+    h = await harness("python")
+    marker = f"{int.from_bytes(os.urandom(2), 'big') + 1000}.{os.getpid()}"
+    assert (await h.run("spawn", marker=marker)).status_code == 200
+    assert _pids_with(marker)
+    assert (await h.run("exit")).status_code == 500
+    assert await _until_gone(marker) == []
+
+
+EMULATOR_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from emulator.executor import Executor
+from emulator.runtimes import CATALOGUE, LocalRuntime
+
+async def main():
+    tmp = Path({tmp!r})
+    runtime = LocalRuntime(next(r for r in CATALOGUE if r.id == "python-3.9"), "python", {python!r})
+    executor = Executor(builds_dir=tmp / "builds", cache_dir=tmp / "cache")
+    await executor.start()
+    built = await executor.build(build_id="b1", archive=tmp / "toolbox.tar.gz", runtime=runtime,
+                                 entrypoint="main.py", env={{}})
+    assert built.ok, built
+    result = await executor.execute(deployment_id="d1", build_id="b1", runtime=runtime,
+        entrypoint="main.py", payload='{{"action": "spawn", "marker": "{marker}"}}',
+        variables={{}}, timeout=10)
+    print(result.status_code, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_nothing_survives_a_sigkilled_emulator(tmp_path: Path) -> None:
+    marker = f"{int.from_bytes(os.urandom(2), 'big') + 1000}.{os.getpid()}"
+    with tarfile.open(tmp_path / "toolbox.tar.gz", "w:gz") as tar:
+        data = PYTHON_TOOLBOX.encode()
+        info = tarfile.TarInfo("main.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    script = EMULATOR_SCRIPT.format(
+        root=str(ROOT), tmp=str(tmp_path), python=_python_interpreter(), marker=marker
+    )
+    emulator = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert emulator.stdout is not None
+        line = await asyncio.to_thread(emulator.stdout.readline)
+        assert line.strip() == b"200", emulator.stderr.read() if emulator.stderr else b""
+        code_dir = str(tmp_path / "builds" / "b1" / "code")
+        assert _pids_with(code_dir) and _pids_with(marker)
+        emulator.send_signal(signal.SIGKILL)
+        emulator.wait()
+        assert await _until_gone(code_dir) == []
+        assert await _until_gone(marker) == []
+    finally:
+        emulator.kill()
+        emulator.communicate()
