@@ -74,12 +74,23 @@ class AppwriteHeaders:
             await response(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 decorate(MutableHeaders(scope=message))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # An unexpected error: 1.3's 500 "Server Error", with the traceback in our log.
+            logger.exception("Unexpected error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await error_response(GeneralUnknown())(scope, receive, send_with_headers)
 
 
 def error_response(exc: AppwriteException) -> Response:
@@ -99,11 +110,6 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     # Starlette raises 404 for unknown paths and 405 for known paths with another method;
     # Appwrite answers both with general_route_not_found.
     return error_response(GeneralRouteNotFound())
-
-
-async def on_unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(GeneralUnknown())
 
 
 def create_app(
@@ -153,7 +159,6 @@ def create_app(
         exception_handlers={
             AppwriteException: on_appwrite_error,
             HTTPException: on_http_error,
-            Exception: on_unexpected_error,
         },
         lifespan=lifespan,
     )

@@ -36,6 +36,10 @@ async def enabled_function(ctx: Context, function_id: str) -> Function:
     return fn
 
 
+def _php_json(values: list[str]) -> str:
+    return json.dumps(values, separators=(",", ":"))
+
+
 def check_execute_permission(fn: Function, roles: tuple[str, ...]) -> None:
     """Raises:
     UserUnauthorized: with 1.3's permission-validator messages.
@@ -45,7 +49,7 @@ def check_execute_permission(fn: Function, roles: tuple[str, ...]) -> None:
     if not set(fn.execute) & set(roles):
         raise UserUnauthorized(
             f'Missing "execute" permission for role "{fn.execute[-1]}". Only '
-            f'"{json.dumps(list(roles))}" scopes are allowed and "{json.dumps(fn.execute)}" was given.'
+            f'"{_php_json(list(roles))}" scopes are allowed and "{_php_json(fn.execute)}" was given.'
         )
 
 

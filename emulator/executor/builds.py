@@ -91,9 +91,12 @@ class Builder:
         started = time.perf_counter()
         paths = build_paths(self.builds_dir, build_id)
 
-        def result(ok: bool, stdout: str = "", stderr: str = "") -> BuildResult:
+        async def failed(stderr: str, stdout: str = "") -> BuildResult:
+            """A failed build keeps nothing on disk: there is nothing it could run."""
+            await asyncio.to_thread(shutil.rmtree, paths.root, True)
+            self.log.info("build %s failed: %s", build_id, stderr.strip())
             elapsed = time.perf_counter() - started
-            return BuildResult(ok, truncate(stdout), truncate(stderr), elapsed)
+            return BuildResult(False, truncate(stdout), truncate(stderr), elapsed)
 
         try:
             await asyncio.to_thread(_fresh_dir, paths)
@@ -105,9 +108,9 @@ class Builder:
                 max_extracted_bytes=self.max_extracted_bytes,
             )
         except ArchiveError as exc:
-            await asyncio.to_thread(shutil.rmtree, paths.root, True)
-            self.log.info("build %s failed: %s", build_id, exc)
-            return result(False, stderr=str(exc))
+            return await failed(str(exc))
+        except OSError as exc:
+            return await failed(f"The build folder could not be prepared: {exc}.")
         self.log.info(
             "build %s: extracted %d entries, %d bytes", build_id, stats.entries, stats.bytes
         )
@@ -127,12 +130,13 @@ class Builder:
             async with asyncio.timeout(remaining):
                 stdout, stderr = await self._install(runtime, paths, build_env)
         except TimeoutError:
-            return result(False, stderr=f"Build timed out after {self.build_timeout:g} seconds.")
+            return await failed(f"Build timed out after {self.build_timeout:g} seconds.")
         except InstallError as exc:
-            return result(False, exc.stdout, str(exc))
+            return await failed(str(exc), exc.stdout)
         except OSError as exc:
-            return result(False, stderr=f"The build could not run: {exc}.")
-        return result(True, stdout, stderr)
+            return await failed(f"The build could not run: {exc}.")
+        elapsed = time.perf_counter() - started
+        return BuildResult(True, truncate(stdout), truncate(stderr), elapsed)
 
     async def _install(
         self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]

@@ -98,8 +98,8 @@ class Child:
 
     def _exit_with(self, code: int) -> None:
         self.returncode = code
-        # Anything left in the process group (only possible without a PID namespace) goes too.
-        # The group id stays reserved while members exist, so this cannot hit a stranger.
+        # Anything left in its process group (only possible without a PID namespace) goes too;
+        # the group id is still ours: its leader was reaped just now, and members keep it taken.
         with contextlib.suppress(OSError):
             os.killpg(self.pid, signal.SIGKILL)
         if not self._exited.done():
@@ -174,6 +174,7 @@ def spawn(
             if reply_w != REPLY_FD:
                 os.dup2(reply_w, REPLY_FD)
             os.set_inheritable(REPLY_FD, True)
+        _seal_inherited_fds(REPLY_FD if reply_w >= 0 else 2)
 
     try:
         popen = subprocess.Popen(
@@ -184,8 +185,7 @@ def spawn(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
-            # Everything the emulator opens is non-inheritable (PEP 446); keeping close_fds off
-            # lets fd 3 survive the dup2 above.
+            # Off so that fd 3 survives the dup2 above; `_seal_inherited_fds` does its job.
             close_fds=False,
             start_new_session=True,
             preexec_fn=prepare_child,
@@ -198,6 +198,24 @@ def spawn(
         if reply_w >= 0:
             os.close(reply_w)
     return Child(popen, os.fdopen(reply_r, "rb", buffering=0) if reply_pipe else None)
+
+
+def _seal_inherited_fds(last_kept: int) -> None:
+    """In the child: mark every inheritable descriptor above `last_kept` close-on-exec.
+
+    Python opens nothing inheritable (PEP 446), but the emulator may have inherited descriptors
+    from whatever started it. Close-on-exec ones (like Popen's own error pipe) are left alone.
+    """
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for name in names:
+        fd = int(name)
+        if fd > last_kept:
+            with contextlib.suppress(OSError):
+                if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
+                    os.set_inheritable(fd, False)
 
 
 class _Reader(asyncio.Protocol):
@@ -261,6 +279,7 @@ class Children:
 
     def __init__(self) -> None:
         self._live: set[Child] = set()
+        self._closed = False
 
     def spawn(
         self,
@@ -271,6 +290,8 @@ class Children:
         memory_mb: int | None = None,
         reply_pipe: bool = False,
     ) -> Child:
+        if self._closed:
+            raise OSError("the executor is shut down")
         child = spawn(argv, cwd=cwd, env=env, memory_mb=memory_mb, reply_pipe=reply_pipe)
         self._live.add(child)
         child.on_exit(lambda _code: self._live.discard(child))
@@ -280,7 +301,8 @@ class Children:
         return len(self._live)
 
     async def kill_all(self, cap: float = 2.0) -> None:
-        """Kill every child and wait until it and the PID namespace it leads are gone."""
+        """Kill every child, wait until it and its PID namespace are gone, refuse new ones."""
+        self._closed = True
         children = list(self._live)
         # The worker under `unshare` is not our child: note its pid to watch it die as well.
         inner = [pid for child in children for pid in _children_of(child.pid)]

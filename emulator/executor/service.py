@@ -93,11 +93,14 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
-        for pool in [*self._pools.values(), *self._draining]:
-            pool.kill_all()
+        pools = [*self._pools.values(), *self._draining]
         self._pools.clear()
         self._draining.clear()
-        await self._children.kill_all()
+        for worker in self._unfinished:
+            worker.stopping = True
+        await self._children.kill_all()  # before the pools: it notes the workers inside namespaces
+        for pool in pools:
+            pool.kill_all()
         # Let each worker read its last output and close its pipes before the loop may end.
         if self._unfinished:
             await asyncio.wait([w.finished for w in self._unfinished], timeout=2)

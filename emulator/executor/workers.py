@@ -16,7 +16,7 @@ from typing import Any
 
 from emulator.executor.process import Child, Children, LineSplitter, read_pipe, write_pipe
 
-_EXIT_GRACE = 0.2  # seconds to wait for the last replies after the process is gone
+_EXIT_GRACE = 0.2  # seconds to wait for the pipes to drain after the process is gone
 _RECENT_LINES = 40
 _MEMORY_HINTS = ("out of memory", "bad_alloc", "MemoryError", "Allocation failed")
 
@@ -70,9 +70,9 @@ class Worker:
         self._buffer = bytearray()
         self._scanned = 0
         self._recent: deque[str] = deque(maxlen=_RECENT_LINES)
-        self._reply_eof = False
+        self._open_reads = 3  # reply, stdout and stderr pipes not yet at end of file
         self._failure: str | None = None
-        self._killed_by_us = False
+        self.stopping = False  # killed on purpose: not a crash
         self._grace: asyncio.TimerHandle | None = None
         self._transports: list[asyncio.BaseTransport] = []
         self._pipes: list[Any] = []  # pipe files not (yet) owned by a transport
@@ -109,16 +109,14 @@ class Worker:
         self._stdin = await write_pipe(child.popen.stdin)
         self._transports.append(self._stdin)
         self._pipes.remove(child.popen.stdin)
-        self._transports.append(
-            await read_pipe(child.reply, self._on_reply_data, self._on_reply_eof)
-        )
+        self._transports.append(await read_pipe(child.reply, self._on_reply_data, self._on_eof))
         self._pipes.remove(child.reply)
         for stream, level in (
             (child.popen.stdout, logging.INFO),
             (child.popen.stderr, logging.WARNING),
         ):
             lines = LineSplitter(self._own_output(level))
-            self._transports.append(await read_pipe(stream, lines.feed, lines.flush))
+            self._transports.append(await read_pipe(stream, lines.feed, self._eof_after(lines)))
             self._pipes.remove(stream)
         await self._hello
 
@@ -145,7 +143,7 @@ class Worker:
 
     def kill(self) -> None:
         if self.child is not None and self.child.alive:
-            self._killed_by_us = True
+            self.stopping = True
             self.child.kill()
 
     # -- protocol ----------------------------------------------------------------------------------
@@ -192,9 +190,16 @@ class Worker:
 
     # -- end of life -------------------------------------------------------------------------------
 
-    def _on_reply_eof(self) -> None:
-        self._reply_eof = True
-        if self.child is not None and not self.child.alive:
+    def _eof_after(self, lines: LineSplitter) -> Callable[[], None]:
+        def eof() -> None:
+            lines.flush()
+            self._on_eof()
+
+        return eof
+
+    def _on_eof(self) -> None:
+        self._open_reads -= 1
+        if self._open_reads == 0 and self.child is not None and not self.child.alive:
             self._finish()
 
     def _exited(self, code: int) -> None:
@@ -205,9 +210,9 @@ class Worker:
             code,
         )
         self._on_exit(self)
-        if self._reply_eof:
+        if self._open_reads == 0:
             self._finish()
-        else:  # a reply may still sit in the pipe: read it before failing the execution
+        else:  # a reply or the last words on stderr may still sit in a pipe: read them first
             self._grace = self._loop.call_later(_EXIT_GRACE, self._finish)
 
     def _finish(self) -> None:
@@ -231,7 +236,7 @@ class Worker:
 
     def _describe_exit(self) -> str:
         code = self.child.returncode if self.child is not None else None
-        if self._killed_by_us:
+        if self.stopping:
             text = "Worker was stopped by the emulator"
         elif code is None or code >= 0:
             text = f"Worker exited with code {code}"
@@ -245,6 +250,6 @@ class Worker:
             signal.SIGABRT,
             signal.SIGBUS,
         )
-        if not self._killed_by_us and (memory_signal or any(h in recent for h in _MEMORY_HINTS)):
+        if not self.stopping and (memory_signal or any(h in recent for h in _MEMORY_HINTS)):
             text += f"; it may have run out of memory (the limit is {self.spec.memory_mb} MB)"
         return f"{text}.\n{recent}".rstrip() if recent else f"{text}."

@@ -493,3 +493,25 @@ def test_everything_survives_a_restart(settings: Settings) -> None:
         after = second.get("/v1/functions/keep").json()
     assert after == before
     assert after["vars"][0]["value"] == "V" and fn["execute"] == ["any"]
+
+
+def test_bare_repeated_queries_param_is_a_500_as_in_13(client: TestClient) -> None:
+    # `queries=a` (no brackets) reaches 1.3's handler as a string, which it cannot use (spec 13.13).
+    assert_appwrite_error(
+        client.get("/v1/functions?queries=limit(1)"), 500, "general_unknown", "Server Error"
+    )
+
+
+def test_unexpected_errors_are_500_and_logged(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from emulator.backend import functions as backend
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(backend, "get_function", broken)
+    response = client.get("/v1/functions/anything", headers={"Origin": "http://localhost:3000"})
+    assert_appwrite_error(response, 500, "general_unknown", "Server Error")
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "disk on fire" in caplog.text and "Traceback" in caplog.text

@@ -148,6 +148,7 @@ async def test_a_failing_pip_install_fails_the_build_and_caches_nothing(
         "Installing dependencies failed: `pip install -r requirements.txt` exited with code 1.\n"
     )
     assert "no-such-package-xyz" in built.stderr
+    assert not (tmp_path / "builds" / "b1").exists()  # nothing of a failed build is kept
     cache = tmp_path / "cache" / "python"
     assert not cache.exists() or list(cache.iterdir()) == []
 

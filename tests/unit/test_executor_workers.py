@@ -388,6 +388,22 @@ async def test_the_environment_is_minimal_plus_variables_refreshed_per_execution
     assert one["PATH"] and one["HOME"] and one["LANG"]
 
 
+async def test_descriptors_the_emulator_inherited_do_not_reach_workers(harness: Factory) -> None:
+    read, write = os.pipe()
+    os.set_inheritable(write, True)  # as if passed down by whatever started the emulator
+    try:
+        h = await harness("python")
+        await h.token()
+        leaked = os.readlink(f"/proc/self/fd/{write}")
+        for pid in _pids_with(h.code_dir):
+            targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            assert leaked not in targets
+            assert "3" in os.listdir(f"/proc/{pid}/fd")  # the reply pipe is there
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_the_workers_own_output_goes_to_the_log_with_the_deployment_id(
     harness: Factory, language: str, caplog: pytest.LogCaptureFixture
@@ -456,6 +472,18 @@ async def test_close_leaves_no_process_behind_not_even_grandchildren(
     await h.executor.close()
     assert _gone(workers)
     assert await _until_gone(marker) == []
+
+
+async def test_close_fails_running_executions_cleanly(harness: Factory) -> None:
+    h = await harness("python")
+    await h.token()
+    running = asyncio.create_task(h.run("sleep", seconds=5))
+    await asyncio.sleep(0.2)
+    await h.executor.close()
+    result = await running
+    assert (result.status_code, result.stderr) == (500, "Worker was stopped by the emulator.")
+    after_close = await h.run()
+    assert (after_close.status_code, after_close.stderr) == (500, "The executor is shut down.")
 
 
 async def test_a_crashing_worker_takes_its_grandchildren_along(harness: Factory) -> None:
