@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulator.api import deployments, executions, functions, health, runtimes, variables
+from emulator.api import control, deployments, executions, functions, health, runtimes, variables
 from emulator.api.endpoint import JSONResponse
 from emulator.backend.context import Context
 from emulator.backend.deployments import resume_builds
@@ -155,6 +155,7 @@ def create_app(
             *variables.routes,
             *deployments.routes,
             *executions.routes,
+            *control.routes,
         ],
         exception_handlers={
             AppwriteException: on_appwrite_error,

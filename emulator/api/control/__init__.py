@@ -1,0 +1,10 @@
+"""The emulator's own control plane under `/v1/emulator/` (not part of Appwrite): API key only.
+
+Each module holds the routes of one concern; this package collects them.
+"""
+
+from starlette.routing import BaseRoute
+
+from emulator.api.control import events, reset, schedules
+
+routes: list[BaseRoute] = [*reset.routes, *schedules.routes, *events.routes]

@@ -1,0 +1,5 @@
+"""Control routes: events."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,5 @@
+"""Control routes: reset."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

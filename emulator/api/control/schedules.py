@@ -1,0 +1,5 @@
+"""Control routes: schedules."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
