@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import control, deployments, executions, functions, health, runtimes, variables
 from emulator.api.endpoint import JSONResponse
+from emulator.api.ratelimit import RateLimiter
 from emulator.backend.context import Context
 from emulator.backend.deployments import resume_builds
 from emulator.backend.executions import fail_interrupted
@@ -163,5 +164,6 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.add_middleware(AppwriteHeaders)
     return app

@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         help="memory cap of each worker process, enforced by the OS (default: 1024)",
     )
     serve.add_argument(
+        "--rate-limit",
+        action="store_true",
+        help="enforce 1.3's limit of 60 executions per minute per IP for callers without the key",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -173,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_deployment_size=args.max_deployment_size,
         worker_idle_timeout=args.worker_idle_timeout,
         worker_memory_mb=args.worker_memory,
+        rate_limit=args.rate_limit,
     )
     return serve(settings, args.log_level)
 

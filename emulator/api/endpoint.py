@@ -46,21 +46,31 @@ ParamSpecs = Sequence[Param] | Callable[[Context], Sequence[Param]]
 Route = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(scope: str, params: ParamSpecs = ()) -> Callable[[Handler], Route]:
+def endpoint(
+    scope: str, params: ParamSpecs = (), *, rate_limited: bool = False
+) -> Callable[[Handler], Route]:
     """Declare an operation: the scope it needs and its parameters in 1.3's declared order.
 
     `params` may be a function of the context, for rules that depend on settings (the runtime
-    whitelist, the timeout maximum).
+    whitelist, the timeout maximum). `rate_limited` applies 1.3's abuse limit (after auth,
+    before parameters, as in 1.3) and sends its `X-RateLimit-*` headers.
     """
 
     def wrap(handler: Handler) -> Route:
         async def route(request: Request) -> Response:
             ctx: Context = request.app.state.ctx
             caller = authorize(request, ctx.settings, scope)
+            limits: dict[str, str] = {}
+            if rate_limited:
+                ip = request.client.host if request.client else ""
+                key = f"ip:{ip},userId:{caller.user_id}"
+                limits = request.app.state.rate_limiter.hit(key, exempt=caller.is_key)
             raw = await read_params(request)
             raw.update(request.path_params)
             specs = params(ctx) if callable(params) else params
-            return await handler(Call(request, ctx, caller, validate(raw, specs)))
+            response = await handler(Call(request, ctx, caller, validate(raw, specs)))
+            response.headers.update(limits)
+            return response
 
         route.__name__ = handler.__name__
         route.__doc__ = handler.__doc__

@@ -21,6 +21,7 @@ from emulator.validators import UID, Boolean, Text, to_bool
         Param("data", Text(8192), optional=True, default=""),
         Param("async", Boolean(), optional=True, default=False, convert=to_bool),
     ],
+    rate_limited=True,
 )
 async def create_execution(call: Call) -> Response:
     p = call.params

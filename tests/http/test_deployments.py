@@ -275,3 +275,14 @@ def test_delete_function_removes_everything(client: TestClient, fn_id: str) -> N
     )
     assert client.get(f"/v1/functions/{fn_id}/deployments").json()["total"] == 0
     assert client.get(f"/v1/functions/{fn_id}/executions").json()["total"] == 0
+
+
+def test_execution_responses_carry_rate_limit_headers(client: TestClient, fn_id: str) -> None:
+    created = upload(client, fn_id, pack(fixture("python", "counter"))).json()
+    wait_built(client, fn_id, created["$id"])
+    wait_for(lambda: client.get(f"/v1/functions/{fn_id}").json()["deployment"])
+    response = client.post(f"/v1/functions/{fn_id}/executions", json={}, headers=AS_GUEST)
+    assert response.status_code == 201
+    assert response.headers["x-ratelimit-limit"] == "60"
+    assert response.headers["x-ratelimit-remaining"] == "59"  # off by default: nothing counted
+    assert "x-ratelimit-limit" not in client.get(f"/v1/functions/{fn_id}").headers
