@@ -24,6 +24,19 @@ TIMEOUT_STDERR = (
 )
 
 
+def processes_under(folder: Path) -> list[int]:
+    """PIDs of live processes whose working directory is inside `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cwd = (proc / "cwd").resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if proc.name.isdigit() and cwd.is_relative_to(folder.resolve()):
+            found.append(int(proc.name))
+    return found
+
+
 def sdk(server: Server, key: bool = True) -> Functions:
     client = Client().set_endpoint(server.endpoint).set_project(server.project_id)
     if key:
@@ -287,8 +300,11 @@ def test_interrupted_async_execution_is_failed_after_restart(tmp_path: Path) -> 
         deploy(functions, "sleepy", fixture("python", "sleep"), "main.py", tmp_path)
         queued = functions.create_execution("sleepy", data=json.dumps({"seconds": 30}), xasync=True)
         wait_for(lambda: functions.get_execution("sleepy", queued["$id"])["status"] == "processing")
+        assert processes_under(tmp_path / "data"), "a worker should be running the execution"
     finally:
         first.stop(signal.SIGKILL)
+    # The kernel takes the workers (and anything they started) down with the emulator.
+    wait_for(lambda: not processes_under(tmp_path / "data"), timeout=10)
     second = start_server(project, tmp_path / "data")
     try:
         execution = sdk(second).get_execution("sleepy", queued["$id"])
