@@ -20,10 +20,13 @@ from emulator.backend.context import Context
 from emulator.backend.deployments import resume_builds
 from emulator.backend.executions import fail_interrupted
 from emulator.config import Settings
+from emulator.dispatch import Dispatcher
 from emulator.errors import AppwriteException, GeneralRouteNotFound, GeneralUnknown
 from emulator.executor import Executor
 from emulator.runtimes import LocalRuntime, discover
+from emulator.scheduler import Scheduler
 from emulator.store.db import Database
+from emulator.sync import start_project
 
 logger = logging.getLogger("emulator")
 
@@ -138,11 +141,18 @@ def create_app(
         await executor.start()
         ctx = Context(settings=settings, db=db, runtimes=found, executor=executor)
         app.state.ctx = ctx
+        app.state.dispatcher = Dispatcher(ctx)
+        app.state.scheduler = Scheduler(ctx)
         await fail_interrupted(ctx)
         await resume_builds(ctx)
+        await app.state.scheduler.start()
+        app.state.project = await start_project(ctx)
         try:
             yield
         finally:
+            await app.state.project.close()
+            await app.state.scheduler.close()
+            app.state.dispatcher.close()
             await ctx.tasks.close()
             await fail_interrupted(ctx)
             await executor.close()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 from collections.abc import Sequence
-from types import FrameType
+from dataclasses import replace
 
 import uvicorn
 
 from emulator import __version__
 from emulator.app import create_app
 from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings, build_settings
+from emulator.server import Server, bind
 
 logger = logging.getLogger("emulator")
 
@@ -98,9 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level",
-        default="info",
+        default="warning",
         choices=["debug", "info", "warning", "error"],
-        help="emulator log level (default: info)",
+        help="level of the emulator's internal log (default: warning); project problems, reloads "
+        "and executions are always shown, one line each",
     )
     return parser
 
@@ -118,54 +119,42 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP,
-    # and without it every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 def serve(settings: Settings, log_level: str = "info") -> int:
     """Run the server until Ctrl-C / SIGTERM. Returns the exit code."""
     try:
-        sock = _bind(settings.host, settings.port)
+        sock = bind(settings.host, settings.port)
     except OSError as exc:
         print(
             f"appwrite-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
             file=sys.stderr,
         )
         return 1
-    actual_port = sock.getsockname()[1]
-    if actual_port != settings.port:
-        settings = Settings(**{**settings.__dict__, "port": actual_port})
+    settings = replace(settings, port=sock.getsockname()[1])
     app = create_app(settings)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            super().handle_exit(sig, frame)
-            # uvicorn re-raises the signal after shutting down; a clean stop exits 0 instead.
-            self._captured_signals.clear()
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started:
-                print(banner(settings), flush=True)
-
-    server = Server(config)
+    server = Server(config, on_started=lambda: print(banner(settings), flush=True))
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
 
+def configure_logging(level: str) -> None:
+    """Internal logs at `level`, with their origin; the dev-server lines (`emulator.dev`: project
+    problems, reloads, executions) always, as plain timestamped lines."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    terminal = logging.getLogger("emulator.dev")
+    if not terminal.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        terminal.addHandler(handler)
+    terminal.setLevel(logging.INFO)
+    terminal.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     settings = build_settings(
         args.project_dir,
         data_dir=args.data_dir,

@@ -17,6 +17,10 @@ DEFAULT_PORT = 8800
 DEFAULT_PROJECT_ID = "emulator"
 API_KEY_ENV = "APPWRITE_EMULATOR_API_KEY"
 API_KEY_FILE = "api-key"
+PROJECT_ENV = "APPWRITE_EMULATOR_PROJECT"
+"""The pytest plugin's project folder (like `--appwrite-project`)."""
+RESET_ENV = "APPWRITE_EMULATOR_RESET"
+"""The pytest plugin's reset between tests (like `--appwrite-reset`)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class Settings:
     def endpoint(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}/v1"
+
+
+def env_option(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """An option set in the environment (`os.environ` unless `env`), or None when unset or empty."""
+    return (os.environ if env is None else env).get(name) or None
 
 
 def project_id_from_appwrite_json(project_dir: Path) -> str | None:

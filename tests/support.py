@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from emulator.packing import pack as pack_folder
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "functions"
-SKIP = {"__pycache__", "node_modules", ".git"}
 T = TypeVar("T")
 
 
 def pack(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
     """A `code.tar.gz` of `folder` (plus `extra` files), as appwrite-cli packs a function."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not SKIP & set(path.relative_to(folder).parts):
-                tar.add(path, arcname=str(path.relative_to(folder)))
-        for name, data in (extra or {}).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return pack_folder(folder, extra=extra)
 
 
 def fixture(language: str, name: str) -> Path:

@@ -1,11 +1,14 @@
-"""What every backend operation works with: settings, stores, runtimes, executor and the clock."""
+"""What every backend operation works with: settings, stores, runtimes, executor, the clock and
+the hook through which operations emit Appwrite events."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from emulator.backend.tasks import TaskSet
 from emulator.config import Settings
@@ -18,6 +21,47 @@ from emulator.store.executions import ExecutionStore
 from emulator.store.functions import FunctionStore
 from emulator.store.variables import VariableStore
 
+logger = logging.getLogger("emulator.events")
+
+
+class VirtualClock:
+    """Real UTC time plus an offset that only ever grows (tests move it forward)."""
+
+    def __init__(self, source: Callable[[], datetime] = utc_now) -> None:
+        self._source = source
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self._source() + self.offset
+
+    def advance_to(self, moment: datetime) -> None:
+        """Move forward so that now is at least `moment`; never backwards."""
+        self.offset = max(self.offset, moment - self._source())
+
+
+@dataclass(eq=False)
+class Chain:
+    """Events that caused one another from one root event; the dispatcher's loop budget."""
+
+    root: str
+    executions: int = 0
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """One event an operation emitted (spec 9.1): pattern, IDs (outer first), payload, and how
+    deep in a chain of event-triggered executions it happened (0: an API call or a schedule)."""
+
+    pattern: str
+    params: dict[str, str]
+    payload: Any
+    depth: int = 0
+    chain: Chain | None = None
+
+
+Listener = Callable[[Emitted], None]
+
 
 @dataclass
 class Context:
@@ -25,8 +69,9 @@ class Context:
     db: Database
     runtimes: dict[str, LocalRuntime]
     executor: Executor
-    clock: Callable[[], datetime] = field(default=utc_now)
+    clock: VirtualClock = field(default_factory=VirtualClock)
     tasks: TaskSet = field(default_factory=TaskSet)
+    listeners: list[Listener] = field(default_factory=list)
     functions: FunctionStore = field(init=False)
     variables: VariableStore = field(init=False)
     deployments: DeploymentStore = field(init=False)
@@ -41,3 +86,20 @@ class Context:
     @property
     def uploads_dir(self) -> Path:
         return self.settings.data_dir / "uploads"
+
+    def emit(
+        self,
+        pattern: str,
+        params: dict[str, str],
+        payload: Any,
+        *,
+        depth: int = 0,
+        chain: Chain | None = None,
+    ) -> None:
+        """Hand an event to every listener (the dispatcher, the scheduler); never raises."""
+        event = Emitted(pattern, params, payload, depth, chain)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("Listener failed on event %s", pattern)

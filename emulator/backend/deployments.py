@@ -27,6 +27,12 @@ from emulator.queries import ListQuery
 logger = logging.getLogger("emulator.builds")
 
 BUILD_SUCCESSFUL = "Build Successful!"
+_EVENT = "functions.[functionId].deployments.[deploymentId]"
+
+
+def _ids(deployment: Deployment) -> dict[str, str]:
+    """The params of a deployment event, outer ID first."""
+    return {"functionId": deployment.function_id, "deploymentId": deployment.id}
 
 
 async def create_deployment(
@@ -88,6 +94,8 @@ async def create_deployment(
         await ctx.deployments.insert(deployment)
     else:
         await ctx.deployments.save(deployment)
+    # Every chunk emits, carrying the response (status "" before the build exists).
+    ctx.emit(_EVENT + ".create", _ids(deployment), deployment.to_document(status=""))
     if state.complete:
         start_build(ctx, deployment)
     return deployment
@@ -124,6 +132,8 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
         build.status, build.stdout, build.stderr = "building", "", ""
         build.started_at = build.updated_at = now
         await ctx.deployments.save_build(build)
+    deployment.build = build
+    ctx.emit(_EVENT + ".update", _ids(deployment), deployment.to_document())
 
     runtime = ctx.runtimes.get(fn.runtime)
     if runtime is None:
@@ -148,9 +158,17 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
     if build.status == "ready" and deployment.activate:
         current = await ctx.functions.get(fn.id)
         if current is not None:
-            current.deployment = deployment.id
+            previous, current.deployment = current.deployment, deployment.id
             current.updated_at = ctx.clock()
             await ctx.functions.save(current)
+            retire_workers(ctx, previous, deployment.id)
+
+
+def retire_workers(ctx: Context, previous: str, active: str) -> None:
+    """Once `active` took over, the previous deployment's workers stop: idle ones now, busy ones
+    after their execution (which finishes on the old code)."""
+    if previous and previous != active:
+        ctx.tasks.spawn(ctx.executor.stop_deployment(previous), name=f"retire-{previous}")
 
 
 async def resume_builds(ctx: Context) -> None:
@@ -201,9 +219,13 @@ async def update_deployment(ctx: Context, function_id: str, deployment_id: str) 
         raise BuildNotFound()
     if deployment.build.status != "ready":
         raise BuildNotReady()
-    fn.deployment = deployment.id
+    previous, fn.deployment = fn.deployment, deployment.id
     fn.updated_at = ctx.clock()
     await ctx.functions.save(fn)
+    retire_workers(ctx, previous, deployment.id)
+    # The payload is the response: the function, not the deployment.
+    params = {"functionId": fn.id, "deploymentId": deployment.id}
+    ctx.emit(_EVENT + ".update", params, fn.to_document())
     return fn
 
 
@@ -216,6 +238,7 @@ async def delete_deployment(ctx: Context, function_id: str, deployment_id: str) 
         fn.updated_at = ctx.clock()
         await ctx.functions.save(fn)
     await remove_deployment_files(ctx, deployment)
+    ctx.emit(_EVENT + ".delete", _ids(deployment), {})
 
 
 async def create_build(ctx: Context, function_id: str, deployment_id: str, build_id: str) -> None:
@@ -236,4 +259,5 @@ async def create_build(ctx: Context, function_id: str, deployment_id: str, build
     build.status = "processing"
     build.updated_at = ctx.clock()
     await ctx.deployments.save_build(build)
+    ctx.emit(_EVENT + ".update", {"functionId": function_id, "deploymentId": deployment.id}, {})
     start_build_by_id(ctx, deployment.id)

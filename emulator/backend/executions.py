@@ -1,13 +1,16 @@
-"""Executions (spec 4.13–4.15, 7): checks in 1.3's order, the variables a function sees, results."""
+"""Executions (spec 4.13–4.15, 7, 8.2): checks in 1.3's order, the variables a function sees,
+results; http executions and the ones schedules and events start."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from emulator.backend.context import Context
-from emulator.backend.functions import get_function
+from emulator.backend.context import Chain, Context
+from emulator.backend.functions import get_function, move_schedule
 from emulator.errors import (
     BuildNotFound,
     BuildNotReady,
@@ -24,8 +27,24 @@ from emulator.models import Deployment, Execution, Function
 from emulator.queries import ListQuery
 
 logger = logging.getLogger("emulator.executions")
+terminal = logging.getLogger("emulator.dev")  # one line per execution, shown by default
 
 INTERRUPTED = "The emulator stopped before this execution finished."
+NO_DEPLOYMENT = "Deployment not found. Create a deployment before trying to execute a function"
+_EVENT = "functions.[functionId].executions.[executionId]"
+
+
+@dataclass(frozen=True)
+class Started:
+    """An execution as created (`waiting`) and the task running it; `await done` gives the result."""
+
+    execution: Execution
+    done: asyncio.Task[Execution]
+
+
+def _ids(execution: Execution) -> dict[str, str]:
+    """The params of an execution event, outer ID first."""
+    return {"functionId": execution.function_id, "executionId": execution.id}
 
 
 async def enabled_function(ctx: Context, function_id: str) -> Function:
@@ -63,9 +82,7 @@ async def runnable_deployment(ctx: Context, fn: Function) -> Deployment:
         raise FunctionRuntimeUnsupported(f'Runtime "{fn.runtime}" is not supported')
     deployment = await ctx.deployments.get(fn.deployment) if fn.deployment else None
     if deployment is None or deployment.function_id != fn.id:
-        raise DeploymentNotFound(
-            "Deployment not found. Create a deployment before trying to execute a function"
-        )
+        raise DeploymentNotFound(NO_DEPLOYMENT)
     if deployment.build is None:
         raise BuildNotFound()
     if deployment.build.status != "ready":
@@ -148,13 +165,13 @@ async def run_execution(
     apply_result(execution, result)
     execution.updated_at = ctx.clock()
     await ctx.executions.save(execution)
-    logger.info(
-        "Execution %s of %s (%s): %s in %.3fs",
-        execution.id,
+    terminal.info(
+        "%s: %s execution %s -> %s in %.0f ms",
         fn.id,
         execution.trigger,
+        execution.id,
         execution.status_code,
-        execution.duration,
+        execution.duration * 1000,
     )
     return execution
 
@@ -166,11 +183,47 @@ async def _run_queued(
     execution: Execution,
     variables: dict[str, str],
     payload: str,
-) -> None:
+    depth: int,
+    chain: Chain | None,
+) -> Execution:
+    """What 1.3's functions worker does: `processing`, run, store, emit the update event."""
     execution.status = "processing"
     execution.updated_at = ctx.clock()
     await ctx.executions.save(execution)
     await run_execution(ctx, fn, deployment, execution, variables, payload)
+    document = execution.to_document()
+    ctx.emit(_EVENT + ".update", _ids(execution), document, depth=depth, chain=chain)
+    return execution
+
+
+def _queue(
+    ctx: Context,
+    fn: Function,
+    deployment: Deployment,
+    execution: Execution,
+    variables: dict[str, str],
+    payload: str,
+    depth: int = 0,
+    chain: Chain | None = None,
+) -> asyncio.Task[Execution]:
+    """Run a stored `waiting` execution in the background (on a copy: `execution` stays as is)."""
+    run = _run_queued(ctx, fn, deployment, replace(execution), variables, payload, depth, chain)
+    return ctx.tasks.spawn(run, name=f"execution-{execution.id}")
+
+
+def _new_execution(
+    ctx: Context, fn: Function, deployment: Deployment, trigger: str, status: str
+) -> Execution:
+    now = ctx.clock()
+    return Execution(
+        id=unique_id(),
+        function_id=fn.id,
+        deployment_id=deployment.id,
+        trigger=trigger,
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def create_execution(
@@ -192,30 +245,88 @@ async def create_execution(
     deployment = await runnable_deployment(ctx, fn)
     if not authorized:
         check_execute_permission(fn, roles)
-    now = ctx.clock()
-    execution = Execution(
-        id=unique_id(),
-        function_id=fn.id,
-        deployment_id=deployment.id,
-        trigger="http",
-        status="waiting" if run_async else "processing",
-        created_at=now,
-        updated_at=now,
-    )
+    status = "waiting" if run_async else "processing"
+    execution = _new_execution(ctx, fn, deployment, "http", status)
     await ctx.executions.insert(execution)
     if run_async:
         variables = function_variables(
             ctx, fn, deployment, trigger="http", data=data, event="", event_data=""
         )
-        ctx.tasks.spawn(
-            _run_queued(ctx, fn, deployment, replace(execution), variables, data),
-            name=f"execution-{execution.id}",
-        )
+        _emit_created(ctx, execution, authorized)
+        _queue(ctx, fn, deployment, execution, variables, data)
         return execution
     variables = function_variables(
         ctx, fn, deployment, trigger="http", data=data, event=None, event_data=None
     )
-    return await run_execution(ctx, fn, deployment, execution, variables, data)
+    await run_execution(ctx, fn, deployment, execution, variables, data)
+    _emit_created(ctx, execution, authorized)  # a sync execution emits no update
+    return execution
+
+
+def _emit_created(ctx: Context, execution: Execution, with_logs: bool) -> None:
+    """The create event carries the response, logs blanked as for the caller (keys see them)."""
+    document = execution.to_document(with_logs=with_logs)
+    ctx.emit(_EVENT + ".create", _ids(execution), document)
+
+
+async def start_execution(
+    ctx: Context,
+    fn: Function,
+    trigger: str,
+    *,
+    event: str = "",
+    event_data: str = "",
+    depth: int = 0,
+    chain: Chain | None = None,
+) -> Started:
+    """Start a `schedule` or `event` execution as 1.3's worker does: checks first (nothing is
+    recorded when they fail), then a `waiting` record that runs in the background.
+
+    Args:
+        event, event_data: `APPWRITE_FUNCTION_EVENT` / `_EVENT_DATA` (`""` for schedules).
+        depth, chain: where in a chain of events this runs; its update event carries them on.
+
+    Raises:
+        FunctionRuntimeUnsupported, DeploymentNotFound, BuildNotFound, BuildNotReady.
+    """
+    deployment = await runnable_deployment(ctx, fn)
+    execution = _new_execution(ctx, fn, deployment, trigger, "waiting")
+    await ctx.executions.insert(execution)
+    variables = function_variables(
+        ctx, fn, deployment, trigger=trigger, data="", event=event, event_data=event_data
+    )
+    done = _queue(ctx, fn, deployment, execution, variables, "", depth, chain)
+    return Started(execution, done)
+
+
+async def run_schedule(ctx: Context, fn: Function, now: datetime) -> Started | None:
+    """A schedule firing at `now` (spec 8.2): move scheduleNext/Previous, then run `fn`.
+
+    Returns None when the schedule changed since `fn` was read: 1.3 drops that run.
+
+    Raises:
+        As `start_execution`, after the schedule moved (1.3 then records nothing).
+    """
+    if not await move_schedule(ctx, fn, now):
+        return None
+    return await start_execution(ctx, fn, "schedule")
+
+
+async def run_schedule_now(ctx: Context, function_id: str) -> Started:
+    """Fire a function's schedule at once, as the scheduler would (the emulator's control plane).
+
+    Raises:
+        FunctionNotFound; DeploymentNotFound when no ready deployment is active;
+        FunctionRuntimeUnsupported.
+    """
+    while True:  # again only if the function changed between reading and moving its schedule
+        fn = await get_function(ctx, function_id)
+        try:
+            started = await run_schedule(ctx, fn, ctx.clock())
+        except (BuildNotFound, BuildNotReady) as exc:
+            raise DeploymentNotFound(NO_DEPLOYMENT) from exc
+        if started is not None:
+            return started
 
 
 async def list_executions(

@@ -74,6 +74,7 @@ async def create_function(
         await ctx.functions.insert(fn)
     except DuplicateFunction:
         raise FunctionAlreadyExists() from None
+    ctx.emit("functions.[functionId].create", {"functionId": fn.id}, fn.to_document())
     return fn
 
 
@@ -117,6 +118,7 @@ async def update_function(
     fn.schedule_updated_at = now
     fn.updated_at = now
     await ctx.functions.save(fn)
+    ctx.emit("functions.[functionId].update", {"functionId": fn.id}, fn.to_document())
     return fn
 
 
@@ -124,3 +126,37 @@ async def delete_function(ctx: Context, function_id: str) -> None:
     await get_function(ctx, function_id)
     await ctx.functions.delete(function_id)
     await remove_function_resources(ctx, function_id)
+    ctx.emit("functions.[functionId].delete", {"functionId": function_id}, {})
+
+
+async def subscribers(ctx: Context, names: list[str]) -> list[Function]:
+    """The functions whose `events` share a name with `names`, disabled ones too, with their
+    variables; by name, as 1.3's worker scans them (ties: oldest first)."""
+    found = [fn for fn in await ctx.functions.all() if not set(fn.events).isdisjoint(names)]
+    return await _with_vars(ctx, sorted(found, key=lambda fn: fn.name)) if found else []
+
+
+async def scheduled_functions(ctx: Context) -> list[Function]:
+    """The functions with a next run, soonest first (ties by name); without their variables."""
+    runs = [(fn.schedule_next, fn.name, fn) for fn in await ctx.functions.all() if fn.schedule_next]
+    return [fn for _, _, fn in sorted(runs, key=lambda run: (run[0], run[1]))]
+
+
+async def move_schedule(ctx: Context, fn: Function, now: datetime) -> bool:
+    """A schedule run at `now` (spec 8.2): `schedulePrevious` = now, `scheduleNext` = the next run.
+
+    Returns False, changing nothing, when the schedule changed since `fn` was read (1.3 drops
+    such a run).
+    """
+    fn.schedule_previous = now
+    fn.schedule_next = next_run(fn.schedule, now)
+    return await ctx.functions.save_schedule_run(fn)
+
+
+async def recompute_schedules(ctx: Context) -> None:
+    """On start: `scheduleNext` from now, so runs missed while stopped are not replayed."""
+    now = ctx.clock()
+    for fn in await ctx.functions.all():
+        if fn.schedule_next is not None or not cron.is_blank(fn.schedule):
+            fn.schedule_next = next_run(fn.schedule, now)
+            await ctx.functions.save_schedule_run(fn)

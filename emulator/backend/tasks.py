@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 logger = logging.getLogger("emulator.tasks")
@@ -31,6 +31,14 @@ class TaskSet:
         """Wait until no task is running (tasks spawned meanwhile included)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel(self, keep: Callable[[str], bool] = lambda name: False) -> None:
+        """Cancel every task whose name `keep` refuses, and wait until those are gone."""
+        doomed = [task for task in self._tasks if not keep(task.get_name())]
+        for task in doomed:
+            task.cancel()
+        if doomed:
+            await asyncio.gather(*doomed, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -6,6 +6,7 @@ import sqlite3
 
 import aiosqlite
 
+from emulator.dates import format_datetime
 from emulator.models import Function
 from emulator.queries import ListQuery
 from emulator.store.db import Database
@@ -71,6 +72,22 @@ class FunctionStore:
 
     async def save(self, fn: Function) -> None:
         await RECORD.update(self.db, fn)
+
+    async def save_schedule_run(self, fn: Function) -> bool:
+        """Store only `scheduleNext`/`schedulePrevious`, and only if the schedule and its update
+        time are still those of `fn` (1.3 drops a job whose function changed); False otherwise."""
+        changed = await self.db.write(
+            "UPDATE functions SET schedule_next = ?, schedule_previous = ? "
+            "WHERE id = ? AND schedule = ? AND schedule_updated_at IS ?",
+            [
+                format_datetime(fn.schedule_next) or None,
+                format_datetime(fn.schedule_previous) or None,
+                fn.id,
+                fn.schedule,
+                format_datetime(fn.schedule_updated_at) or None,
+            ],
+        )
+        return changed > 0
 
     async def get(self, function_id: str) -> Function | None:
         return await RECORD.get(self.db, function_id)

@@ -55,6 +55,7 @@ def start_server(
     *extra: str,
     api_key: str | None = API_KEY,
     env: dict[str, str] | None = None,
+    watch: bool = False,
 ) -> Server:
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
@@ -69,7 +70,7 @@ def start_server(
         str(port),
         "--data-dir",
         str(data_dir),
-        "--no-watch",
+        *([] if watch else ["--no-watch"]),
         *extra,
     ]
     if api_key is not None:
