@@ -206,6 +206,7 @@ class AppwriteEmulator:
 
     @property
     def project_id(self) -> str:
+        """The one project served: clients send it as `X-Appwrite-Project`."""
         return self.settings.project_id
 
     @property
@@ -215,6 +216,7 @@ class AppwriteEmulator:
 
     @property
     def data_dir(self) -> Path:
+        """Where the database, uploads and builds live."""
         return self.settings.data_dir
 
     @property
