@@ -9,13 +9,13 @@ from typing import BinaryIO
 from emulator.backend.cleanup import remove_deployment_files
 from emulator.backend.context import Context
 from emulator.backend.functions import get_function
+from emulator.backend.paging import page
 from emulator.backend.uploads import assemble, parse_content_range, progress, store_chunk
 from emulator.errors import (
     BuildInProgress,
     BuildNotFound,
     BuildNotReady,
     DeploymentNotFound,
-    GeneralCursorNotFound,
     StorageFileEmpty,
     StorageFileTypeUnsupported,
     StorageInvalidFileSize,
@@ -199,14 +199,7 @@ async def list_deployments(
     ctx: Context, function_id: str, query: ListQuery, search: str | None
 ) -> tuple[int, list[Deployment]]:
     await get_function(ctx, function_id)
-    cursor_row = None
-    if query.cursor is not None:
-        cursor_row = await ctx.deployments.cursor_row(query.cursor)
-        if cursor_row is None:
-            raise GeneralCursorNotFound(
-                f"Deployment '{query.cursor}' for the 'cursor' value not found."
-            )
-    return await ctx.deployments.page(function_id, query, search, cursor_row)
+    return await page("Deployment", query, ctx.deployments.page(function_id, query, search))
 
 
 async def update_deployment(ctx: Context, function_id: str, deployment_id: str) -> Function:

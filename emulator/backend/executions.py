@@ -11,6 +11,7 @@ from datetime import datetime
 
 from emulator.backend.context import Chain, Context
 from emulator.backend.functions import get_function, move_schedule
+from emulator.backend.paging import page
 from emulator.errors import (
     BuildNotFound,
     BuildNotReady,
@@ -18,7 +19,6 @@ from emulator.errors import (
     ExecutionNotFound,
     FunctionNotFound,
     FunctionRuntimeUnsupported,
-    GeneralCursorNotFound,
     UserUnauthorized,
 )
 from emulator.executor import ExecutionResult
@@ -143,22 +143,27 @@ def apply_result(execution: Execution, result: ExecutionResult) -> None:
     execution.duration = round(result.duration, 6)
 
 
-async def run_execution(
-    ctx: Context,
-    fn: Function,
-    deployment: Deployment,
-    execution: Execution,
-    variables: dict[str, str],
-    payload: str,
-) -> Execution:
+@dataclass
+class Job:
+    """One execution to run: the record, where it runs, and what the function is given."""
+
+    fn: Function
+    deployment: Deployment
+    execution: Execution
+    variables: dict[str, str]
+    payload: str
+
+
+async def run_execution(ctx: Context, job: Job) -> Execution:
     """Run it on a worker and store the result."""
+    fn, deployment, execution = job.fn, job.deployment, job.execution
     result = await ctx.executor.execute(
         deployment_id=deployment.id,
         build_id=deployment.build_id,
         runtime=ctx.runtimes[fn.runtime],
         entrypoint=deployment.entrypoint,
-        payload=payload,
-        variables=variables,
+        payload=job.payload,
+        variables=job.variables,
         timeout=fn.timeout,
         execution_id=execution.id,
     )
@@ -176,39 +181,24 @@ async def run_execution(
     return execution
 
 
-async def _run_queued(
-    ctx: Context,
-    fn: Function,
-    deployment: Deployment,
-    execution: Execution,
-    variables: dict[str, str],
-    payload: str,
-    depth: int,
-    chain: Chain | None,
-) -> Execution:
+async def _run_queued(ctx: Context, job: Job, depth: int, chain: Chain | None) -> Execution:
     """What 1.3's functions worker does: `processing`, run, store, emit the update event."""
+    execution = job.execution
     execution.status = "processing"
     execution.updated_at = ctx.clock()
     await ctx.executions.save(execution)
-    await run_execution(ctx, fn, deployment, execution, variables, payload)
+    await run_execution(ctx, job)
     document = execution.to_document()
     ctx.emit(_EVENT + ".update", _ids(execution), document, depth=depth, chain=chain)
     return execution
 
 
 def _queue(
-    ctx: Context,
-    fn: Function,
-    deployment: Deployment,
-    execution: Execution,
-    variables: dict[str, str],
-    payload: str,
-    depth: int = 0,
-    chain: Chain | None = None,
+    ctx: Context, job: Job, depth: int = 0, chain: Chain | None = None
 ) -> asyncio.Task[Execution]:
-    """Run a stored `waiting` execution in the background (on a copy: `execution` stays as is)."""
-    run = _run_queued(ctx, fn, deployment, replace(execution), variables, payload, depth, chain)
-    return ctx.tasks.spawn(run, name=f"execution-{execution.id}")
+    """Run a stored `waiting` execution in the background (on a copy: the caller's stays as is)."""
+    run = _run_queued(ctx, replace(job, execution=replace(job.execution)), depth, chain)
+    return ctx.tasks.spawn(run, name=f"execution-{job.execution.id}")
 
 
 def _new_execution(
@@ -253,12 +243,12 @@ async def create_execution(
             ctx, fn, deployment, trigger="http", data=data, event="", event_data=""
         )
         _emit_created(ctx, execution, authorized)
-        _queue(ctx, fn, deployment, execution, variables, data)
+        _queue(ctx, Job(fn, deployment, execution, variables, data))
         return execution
     variables = function_variables(
         ctx, fn, deployment, trigger="http", data=data, event=None, event_data=None
     )
-    await run_execution(ctx, fn, deployment, execution, variables, data)
+    await run_execution(ctx, Job(fn, deployment, execution, variables, data))
     _emit_created(ctx, execution, authorized)  # a sync execution emits no update
     return execution
 
@@ -295,7 +285,7 @@ async def start_execution(
     variables = function_variables(
         ctx, fn, deployment, trigger=trigger, data="", event=event, event_data=event_data
     )
-    done = _queue(ctx, fn, deployment, execution, variables, "", depth, chain)
+    done = _queue(ctx, Job(fn, deployment, execution, variables, ""), depth, chain)
     return Started(execution, done)
 
 
@@ -333,14 +323,7 @@ async def list_executions(
     ctx: Context, function_id: str, query: ListQuery, search: str | None
 ) -> tuple[int, list[Execution]]:
     await enabled_function(ctx, function_id)
-    cursor_row = None
-    if query.cursor is not None:
-        cursor_row = await ctx.executions.cursor_row(query.cursor)
-        if cursor_row is None:
-            raise GeneralCursorNotFound(
-                f"Execution '{query.cursor}' for the 'cursor' value not found."
-            )
-    return await ctx.executions.page(function_id, query, search, cursor_row)
+    return await page("Execution", query, ctx.executions.page(function_id, query, search))
 
 
 async def get_execution(ctx: Context, function_id: str, execution_id: str) -> Execution:

@@ -7,7 +7,8 @@ from datetime import datetime
 from emulator import cron
 from emulator.backend.cleanup import remove_function_resources
 from emulator.backend.context import Context
-from emulator.errors import FunctionAlreadyExists, FunctionNotFound, GeneralCursorNotFound
+from emulator.backend.paging import page
+from emulator.errors import FunctionAlreadyExists, FunctionNotFound
 from emulator.ids import resolve_custom_id
 from emulator.models import Function
 from emulator.queries import ListQuery
@@ -84,14 +85,7 @@ async def list_functions(
     """Raises:
     GeneralCursorNotFound: the cursor names no function.
     """
-    cursor_row = None
-    if query.cursor is not None:
-        cursor_row = await ctx.functions.cursor_row(query.cursor)
-        if cursor_row is None:
-            raise GeneralCursorNotFound(
-                f"Function '{query.cursor}' for the 'cursor' value not found."
-            )
-    total, functions = await ctx.functions.page(query, search, cursor_row)
+    total, functions = await page("Function", query, ctx.functions.page(query, search))
     return total, await _with_vars(ctx, functions)
 
 

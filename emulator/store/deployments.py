@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from emulator.models import Build, Deployment
 from emulator.queries import ListQuery
 from emulator.store.db import Database
-from emulator.store.listing import Table, list_rows
+from emulator.store.listing import Table
 from emulator.store.records import Column, Record
 
 TABLE = Table(
@@ -102,25 +100,13 @@ class DeploymentStore:
             [function_id, keep],
         )
 
-    async def cursor_row(self, deployment_id: str) -> aiosqlite.Row | None:
-        return await DEPLOYMENTS.row(self.db, deployment_id)
-
     async def page(
-        self,
-        function_id: str,
-        query: ListQuery,
-        search: str | None,
-        cursor_row: aiosqlite.Row | None,
+        self, function_id: str, query: ListQuery, search: str | None
     ) -> tuple[int, list[Deployment]]:
-        total, rows = await list_rows(
-            self.db.conn,
-            TABLE,
-            query,
-            search=search,
-            where={"function_id": function_id},
-            cursor_row=cursor_row,
+        total, deployments = await DEPLOYMENTS.page(
+            self.db, TABLE, query, search, {"function_id": function_id}
         )
-        return total, await self._attach_builds([DEPLOYMENTS.from_row(r) for r in rows])
+        return total, await self._attach_builds(deployments)
 
     # builds
 

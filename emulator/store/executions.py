@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from emulator.dates import format_datetime
 from emulator.models import Execution
 from emulator.queries import ListQuery
 from emulator.store.db import Database
-from emulator.store.listing import Table, list_rows
+from emulator.store.listing import Table
 from emulator.store.records import Column, Record
 
 TABLE = Table(
@@ -63,25 +61,10 @@ class ExecutionStore:
     async def delete_for_function(self, function_id: str) -> None:
         await self.db.write("DELETE FROM executions WHERE function_id = ?", [function_id])
 
-    async def cursor_row(self, execution_id: str) -> aiosqlite.Row | None:
-        return await RECORD.row(self.db, execution_id)
-
     async def page(
-        self,
-        function_id: str,
-        query: ListQuery,
-        search: str | None,
-        cursor_row: aiosqlite.Row | None,
+        self, function_id: str, query: ListQuery, search: str | None
     ) -> tuple[int, list[Execution]]:
-        total, rows = await list_rows(
-            self.db.conn,
-            TABLE,
-            query,
-            search=search,
-            where={"function_id": function_id},
-            cursor_row=cursor_row,
-        )
-        return total, [RECORD.from_row(r) for r in rows]
+        return await RECORD.page(self.db, TABLE, query, search, {"function_id": function_id})
 
     async def fail_unfinished(self, stderr: str, now: datetime) -> int:
         """Mark every `waiting`/`processing` execution failed (after a crash of the emulator)."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-import aiosqlite
-
 from emulator.dates import format_datetime
 from emulator.models import Function
 from emulator.queries import ListQuery
 from emulator.store.db import Database
-from emulator.store.listing import Table, list_rows
+from emulator.store.listing import Table
 from emulator.store.records import Column, Record
 
 TABLE = Table(
@@ -99,13 +97,5 @@ class FunctionStore:
         rows = await self.db.fetch_all("SELECT * FROM functions ORDER BY seq")
         return [RECORD.from_row(r) for r in rows]
 
-    async def cursor_row(self, function_id: str) -> aiosqlite.Row | None:
-        return await RECORD.row(self.db, function_id)
-
-    async def page(
-        self, query: ListQuery, search: str | None, cursor_row: aiosqlite.Row | None
-    ) -> tuple[int, list[Function]]:
-        total, rows = await list_rows(
-            self.db.conn, TABLE, query, search=search, cursor_row=cursor_row
-        )
-        return total, [RECORD.from_row(r) for r in rows]
+    async def page(self, query: ListQuery, search: str | None) -> tuple[int, list[Function]]:
+        return await RECORD.page(self.db, TABLE, query, search)

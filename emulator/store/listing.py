@@ -14,6 +14,10 @@ from emulator.queries import Filter, ListQuery, Order
 TOTAL_CAP = 5000
 
 
+class CursorNotFound(Exception):
+    """The query's cursor names no row of the table."""
+
+
 @dataclass(frozen=True)
 class Table:
     """A table seen through the API: attribute name -> column, and which attributes are datetimes."""
@@ -109,15 +113,21 @@ async def list_rows(
     *,
     search: str | None = None,
     where: Mapping[str, Any] | None = None,
-    cursor_row: aiosqlite.Row | None = None,
 ) -> tuple[int, list[aiosqlite.Row]]:
     """The page of rows and the capped total of rows that match the filters.
 
     Args:
         where: implicit equality filters added by the server (e.g. `function_id`).
-        cursor_row: the row named by the query's cursor, looked up by the caller (who raises
-            `general_cursor_not_found` when it is missing).
+
+    Raises:
+        CursorNotFound: the cursor names no row of the table (of any function, as in 1.3).
     """
+    cursor_row = None
+    if query.cursor is not None:
+        async with conn.execute(f"SELECT * FROM {table.name} WHERE id = ?", [query.cursor]) as cur:
+            cursor_row = await cur.fetchone()
+        if cursor_row is None:
+            raise CursorNotFound(query.cursor)
     conditions: list[str] = []
     params: list[Any] = []
     for column, value in (where or {}).items():

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 import aiosqlite
 
 from emulator.dates import format_datetime, parse_datetime
+from emulator.queries import ListQuery
 from emulator.store.db import Database
+from emulator.store.listing import Table, list_rows
 
 
 class Model(Protocol):
@@ -102,6 +104,18 @@ class Record(Generic[T]):
 
     async def row(self, db: Database, record_id: str) -> aiosqlite.Row | None:
         return await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
+
+    async def page(
+        self,
+        db: Database,
+        table: Table,
+        query: ListQuery,
+        search: str | None,
+        where: Mapping[str, Any] | None = None,
+    ) -> tuple[int, list[T]]:
+        """One page of a list and its total (see `listing.list_rows`)."""
+        total, rows = await list_rows(db.conn, table, query, search=search, where=where)
+        return total, [self.from_row(r) for r in rows]
 
     async def delete(self, db: Database, record_id: str) -> bool:
         return await db.write(f"DELETE FROM {self.table} WHERE id = ?", [record_id]) > 0
