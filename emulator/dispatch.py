@@ -23,6 +23,11 @@ MAX_CHAIN_EXECUTIONS = 100
 """Event-triggered executions one root event may set off in all, fan-out included."""
 
 
+_FUNCTION_CHANGES = frozenset(
+    f"functions.[functionId].{action}" for action in ("create", "update", "delete")
+)
+
+
 def php_json(value: Any) -> str:
     """The payload as 1.3's worker passes it (`json_encode` of the array the queue decoded):
     compact, `\\/` and `\\uXXXX` escapes, and an empty object becomes `[]`."""
@@ -43,6 +48,10 @@ class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         ctx.listeners.append(self._on_emit)
+        # Every event name some function subscribes to, so that the common case (an execution
+        # event nobody listens to) costs no task and no read. None: unknown, read it again.
+        self._subscribed: frozenset[str] | None = None
+        self._version = 0
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):
@@ -58,13 +67,30 @@ class Dispatcher:
         return await self.dispatch(Emitted(pattern, params, payload))
 
     def _on_emit(self, event: Emitted) -> None:
+        if event.pattern in _FUNCTION_CHANGES:  # a function's `events` may have changed
+            self._subscribed = None
+            self._version += 1
+        elif self._subscribed is not None and self._subscribed.isdisjoint(
+            events.expand_event(event.pattern, event.params)
+        ):
+            return
         self.ctx.tasks.spawn(self.dispatch(event), name=f"dispatch-{event.pattern}")
+
+    async def _refresh_subscriptions(self) -> None:
+        if self._subscribed is None:
+            version = self._version
+            subscribed = frozenset(
+                name for fn in await self.ctx.functions.all() for name in fn.events
+            )
+            if version == self._version:  # no function changed while reading
+                self._subscribed = subscribed
 
     async def dispatch(self, event: Emitted) -> list[Execution]:
         """Start an execution of every function subscribed to `event`; returns them as created.
 
         `APPWRITE_FUNCTION_EVENT` is the most specific name; `_EVENT_DATA` the payload's JSON.
         """
+        await self._refresh_subscriptions()
         names = events.expand_event(event.pattern, event.params)
         chain = event.chain or Chain(root=names[0])
         data = php_json(event.payload)
