@@ -137,6 +137,7 @@ def create_app(
             memory_mb=settings.worker_memory_mb,
             max_archive_bytes=settings.max_deployment_size,
             log=logging.getLogger("emulator.workers"),
+            base_env=settings.worker_env,
         )
         await executor.start()
         ctx = Context(settings=settings, db=db, runtimes=found, executor=executor)

@@ -42,6 +42,10 @@ class Settings:
     worker_memory_mb: int = 1024
     rate_limit: bool = False
     api_key_generated: bool = field(default=False, compare=False)
+    worker_env: Mapping[str, str] = field(
+        default_factory=lambda: worker_environment({}), compare=False, hash=False
+    )
+    """The only part of the emulator's environment that builds and workers see."""
 
     @property
     def database_path(self) -> Path:
@@ -51,6 +55,15 @@ class Settings:
     def endpoint(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}/v1"
+
+
+def worker_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """PATH, HOME and LANG of `env` (with defaults): nothing else of it reaches user code."""
+    return {
+        "PATH": env.get("PATH") or "/usr/local/bin:/usr/bin:/bin",
+        "HOME": env.get("HOME") or "/tmp",
+        "LANG": env.get("LANG") or "C.UTF-8",
+    }
 
 
 def env_option(name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -124,5 +137,6 @@ def build_settings(
         project_id=pid,
         api_key=key,
         api_key_generated=generated,
+        worker_env=worker_environment(environ),
         **options,  # type: ignore[arg-type]
     )

@@ -6,31 +6,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from emulator.config import worker_environment
 from emulator.executor import process
 from emulator.executor.builds import Builder, build_paths
 from emulator.executor.pool import Pool
 from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
 from emulator.runtimes import ADAPTERS_DIR, LocalRuntime
-
-_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def _minimal_env() -> dict[str, str]:
-    """PATH, HOME and LANG of the emulator; nothing else of its environment reaches user code."""
-    env = os.environ
-    return {
-        "PATH": env.get("PATH") or _DEFAULT_PATH,
-        "HOME": env.get("HOME") or "/tmp",
-        "LANG": env.get("LANG") or "C.UTF-8",
-    }
 
 
 class Executor:
@@ -48,6 +36,7 @@ class Executor:
         max_extracted_bytes: int = 500_000_000,
         build_timeout: float = 900.0,
         log: logging.Logger | None = None,
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
         self.builds_dir = Path(builds_dir)
         self.idle_timeout = idle_timeout
@@ -59,7 +48,7 @@ class Executor:
             builds_dir=self.builds_dir,
             cache_dir=Path(cache_dir),
             children=self._children,
-            base_env=_minimal_env(),
+            base_env=dict(base_env) if base_env is not None else worker_environment({}),
             max_archive_bytes=max_archive_bytes,
             max_extracted_bytes=max_extracted_bytes,
             build_timeout=build_timeout,
