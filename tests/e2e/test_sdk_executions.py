@@ -312,3 +312,32 @@ def test_interrupted_async_execution_is_failed_after_restart(tmp_path: Path) -> 
         assert "stopped before this execution finished" in execution["stderr"]
     finally:
         second.stop()
+
+
+def test_functions_never_see_the_emulators_environment(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    server = start_server(
+        project,
+        tmp_path / "data",
+        api_key=None,
+        env={"APPWRITE_EMULATOR_API_KEY": "leaky-key", "DATABASE_PASSWORD": "hunter2"},
+    )
+    try:
+        source = tmp_path / "env-dump"
+        source.mkdir()
+        (source / "main.py").write_text(
+            "import json, os\n\ndef main(req, res):\n    res.send(json.dumps(dict(os.environ)))\n"
+        )
+        functions = Functions(
+            Client().set_endpoint(server.endpoint).set_project("emulator").set_key("leaky-key")
+        )
+        functions.create("dump", "Dump", "python-3.9")
+        functions.create_variable("dump", "MINE", "visible")
+        deploy(functions, "dump", source, "main.py", tmp_path)
+        env = json.loads(functions.create_execution("dump")["response"])
+    finally:
+        server.stop()
+    assert env["MINE"] == "visible" and env["APPWRITE_FUNCTION_ID"] == "dump"
+    assert "leaky-key" not in json.dumps(env) and "hunter2" not in json.dumps(env)
+    assert "DATABASE_PASSWORD" not in env and "APPWRITE_EMULATOR_API_KEY" not in env
