@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 from starlette.testclient import TestClient
 
@@ -48,17 +50,17 @@ def test_allow_list_narrows_runtimes_and_creation(settings: Settings) -> None:
         assert response.json()["message"] == "Invalid runtime: Value must be one of (python-3.9)"
 
 
-def test_python_versions_map_to_exact_interpreters() -> None:
-    found = discover()
-    for runtime_id, local in found.items():
-        if local.language == "python":
-            version = local.runtime.version
-            # Prefer the exact minor version when one is installed (e.g. under pyenv).
-            if shutil.which(f"python{version}") or any(
-                p
-                for p in __import__("pathlib")
-                .Path("~/.pyenv/versions")
-                .expanduser()
-                .glob(f"{version}.*")
-            ):
-                assert local.interpreter.endswith(f"python{version}"), (runtime_id, local)
+def test_python_runtimes_run_the_exact_minor_version_when_installed() -> None:
+    pyenv = Path("~/.pyenv/versions").expanduser()
+    for runtime_id, local in discover().items():
+        if local.language != "python":
+            continue
+        version = local.runtime.version
+        ran = subprocess.run(
+            [local.interpreter, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if any(pyenv.glob(f"{version}.*/bin/python{version}")):
+            assert ran == version, (runtime_id, local.interpreter)
