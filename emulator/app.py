@@ -102,7 +102,8 @@ def error_response(exc: AppwriteException) -> Response:
     if exc.code not in PASS_THROUGH:
         body["message"] = "Server Error"
         body["code"] = 500
-    return JSONResponse(body, status_code=int(body["code"]), headers=NO_CACHE)  # type: ignore[call-overload]
+    headers = {**NO_CACHE, **exc.headers}
+    return JSONResponse(body, status_code=int(body["code"]), headers=headers)  # type: ignore[call-overload]
 
 
 async def on_appwrite_error(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,6 @@ stops chains of events that keep triggering themselves."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ from emulator.backend.executions import start_execution
 from emulator.backend.functions import subscribers
 from emulator.errors import AppwriteException
 from emulator.models import Execution
+from emulator.phpjson import php_json
 
 logger = logging.getLogger("emulator.events")
 
@@ -26,20 +26,6 @@ MAX_CHAIN_EXECUTIONS = 100
 _FUNCTION_CHANGES = frozenset(
     f"functions.[functionId].{action}" for action in ("create", "update", "delete")
 )
-
-
-def php_json(value: Any) -> str:
-    """The payload as 1.3's worker passes it (`json_encode` of the array the queue decoded):
-    compact, `\\/` and `\\uXXXX` escapes, and an empty object becomes `[]`."""
-    return json.dumps(_php_array(value), separators=(",", ":")).replace("/", "\\/")
-
-
-def _php_array(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _php_array(item) for key, item in value.items()} if value else []
-    if isinstance(value, list):
-        return [_php_array(item) for item in value]
-    return value
 
 
 class Dispatcher:

@@ -20,6 +20,7 @@ class AppwriteException(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message if message is not None else self.default_message
+        self.headers: dict[str, str] = {}  # extra response headers (e.g. X-RateLimit-*)
         super().__init__(self.message)
 
     def to_json(self) -> dict[str, object]:
@@ -55,9 +56,22 @@ class GeneralCursorNotFound(AppwriteException):
 class GeneralRouteNotFound(AppwriteException):
     type = "general_route_not_found"
     code = 404
+    default_message = "Not Found"
+
+
+class GeneralUsageDisabled(AppwriteException):
+    type = "general_usage_disabled"
+    code = 501
     default_message = (
-        "The requested route was not found. Please refer to the API docs and try again."
+        "Usage stats is not configured. Please check the value of the _APP_USAGE_STATS "
+        "environment variable of your Appwrite server."
     )
+
+
+class UserJwtInvalid(AppwriteException):
+    type = "user_jwt_invalid"
+    code = 401
+    default_message = "Failed to verify JWT."
 
 
 class GeneralUnauthorizedScope(AppwriteException):

@@ -17,5 +17,6 @@ def unique_id() -> str:
 
 
 def resolve_custom_id(value: str) -> str:
-    """A `CustomId` parameter: `unique()` becomes a fresh ID, anything else is kept."""
-    return unique_id() if value == UNIQUE else value
+    """A `CustomId` parameter: `unique()` becomes a fresh ID, and so does an ID PHP deems empty
+    (`""`, `"0"`: the database generates one then); anything else is kept."""
+    return unique_id() if value in (UNIQUE, "", "0") else value

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from emulator.config import Settings
-from emulator.errors import GeneralUnauthorizedScope, ProjectNotFound
+from emulator.errors import (
+    FunctionNotFound,
+    GeneralUnauthorizedScope,
+    ProjectNotFound,
+    UserJwtInvalid,
+)
 
 GUEST_SCOPES = frozenset({"execution.write"})
 
@@ -42,8 +47,17 @@ def authorize(request: Request, settings: Settings, scope: str) -> Caller:
     key = request.headers.get("x-appwrite-key", "")
     if project and project != settings.project_id:
         raise ProjectNotFound()
+    jwt = request.headers.get("x-appwrite-jwt", "")
+    if jwt:
+        # The emulator has no accounts (DECISIONS #16), so no JWT can verify.
+        reason = "Signature failed" if jwt.count(".") == 2 else "Incomplete segments"
+        raise UserJwtInvalid(f"Failed to verify JWT. Invalid token: {reason}")
     is_key = bool(project) and bool(key) and hmac.compare_digest(key, settings.api_key)
     caller = Caller(is_key=True, roles=("any",)) if is_key else Caller(is_key=False)
     if not is_key and scope not in GUEST_SCOPES:
         raise GeneralUnauthorizedScope(f"User (role: {caller.role_label}) missing scope ({scope})")
+    if not project:
+        # No project header means 1.3's `console` project, which has no functions: a guest may
+        # pass the scope check (execution.write) but never finds the function.
+        raise FunctionNotFound()
     return caller

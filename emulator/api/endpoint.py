@@ -13,6 +13,7 @@ from starlette.responses import Response
 from emulator.api.auth import Caller, authorize
 from emulator.api.params import Param, read_params, validate
 from emulator.backend.context import Context
+from emulator.errors import AppwriteException
 
 
 class JSONResponse(Response):
@@ -68,7 +69,11 @@ def endpoint(
             raw = await read_params(request)
             raw.update(request.path_params)
             specs = params(ctx) if callable(params) else params
-            response = await handler(Call(request, ctx, caller, validate(raw, specs)))
+            try:
+                response = await handler(Call(request, ctx, caller, validate(raw, specs)))
+            except AppwriteException as exc:
+                exc.headers.update(limits)  # 1.3 sets them before the action, errors included
+                raise
             response.headers.update(limits)
             return response
 

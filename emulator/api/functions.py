@@ -11,6 +11,7 @@ from emulator.api.endpoint import Call, JSONResponse, endpoint, no_content
 from emulator.api.params import Param
 from emulator.backend import functions as backend
 from emulator.backend.context import Context
+from emulator.errors import GeneralUsageDisabled
 from emulator.models import list_document
 from emulator.queries import FUNCTIONS_SCHEMA, parse_queries
 from emulator.validators import (
@@ -120,7 +121,24 @@ async def delete_function(call: Call) -> Response:
     return no_content()
 
 
+USAGE_RANGE = Param("range", WhiteList(["24h", "7d", "30d", "90d"]), optional=True, default="30d")
+
+
+@endpoint("functions.read", [USAGE_RANGE])
+async def get_functions_usage(call: Call) -> Response:
+    """Console-only in 1.3; from 1.3.2 on it answers 501 while usage stats are off, as here."""
+    raise GeneralUsageDisabled()
+
+
+@endpoint("functions.read", [FUNCTION_ID, USAGE_RANGE])
+async def get_function_usage(call: Call) -> Response:
+    raise GeneralUsageDisabled()
+
+
 routes = [
+    # Before /functions/{functionId}: the more specific route wins, as in 1.3.
+    Route("/v1/functions/usage", get_functions_usage, methods=["GET"]),
+    Route("/v1/functions/{functionId}/usage", get_function_usage, methods=["GET"]),
     Route("/v1/functions", create_function, methods=["POST"]),
     Route("/v1/functions", list_functions, methods=["GET"]),
     Route("/v1/functions/{functionId}", get_function, methods=["GET"]),

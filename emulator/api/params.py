@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from emulator.errors import GeneralArgumentInvalid
@@ -61,23 +63,33 @@ def _compact(value: Any) -> Any:
     return value
 
 
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A JSON body as PHP's `json_decode` would take it: anything it rejects becomes `{}`."""
+    try:
+        value = json.loads(body or b"{}")
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates: PHP rejects them
+    except (ValueError, RecursionError, UnicodeEncodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 async def read_params(request: Request) -> dict[str, Any]:
-    """The request's parameters: query string for GET, else a JSON or form body (1.3's rules)."""
-    params = php_params(request.query_params.multi_items())
+    """The request's parameters as 1.3 reads them: the query string for GET, else only the body
+    (JSON, or form/multipart); a body that cannot be parsed counts as empty."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
-        return params
+        return php_params(request.query_params.multi_items())
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
+        return _json_object(await request.body())
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            body = {}
-        if isinstance(body, dict):
-            params.update(body)
-    elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form(max_files=10, max_fields=10_000, max_part_size=64 * 1024 * 1024)
-        params.update(php_params(form.multi_items()))
-    return params
+            form = await request.form(
+                max_files=10, max_fields=10_000, max_part_size=64 * 1024 * 1024
+            )
+        except (HTTPException, MultiPartException):
+            return {}
+        return php_params(form.multi_items())
+    return {}
 
 
 @dataclass(frozen=True)
@@ -102,8 +114,12 @@ def validate(raw: Mapping[str, Any], specs: Sequence[Param]) -> dict[str, Any]:
     """
     values: dict[str, Any] = {}
     for spec in specs:
-        present = spec.name in raw
         value = raw.get(spec.name)
+        if isinstance(value, UploadFile) and spec.validator is not None:
+            value = None  # a file part is not a plain parameter: 1.3 does not see it as one
+            present = False
+        else:
+            present = spec.name in raw
         if not present and not spec.optional:
             raise GeneralArgumentInvalid(f'Param "{spec.name}" is not optional.')
         if value is None and spec.optional:

@@ -33,12 +33,15 @@ class RateLimiter:
             self._window_start, self._hits = start, {}
         counted = self.enabled and not exempt
         so_far = self._hits.get(key, 0) if counted else 0
-        if counted and so_far >= LIMIT:
-            raise GeneralRateLimitExceeded()
-        if counted:
-            self._hits[key] = so_far + 1
-        return {
+        headers = {
             "X-RateLimit-Limit": str(LIMIT),
             "X-RateLimit-Remaining": str(max(0, LIMIT - (so_far + 1))),
             "X-RateLimit-Reset": str(start + WINDOW),
         }
+        if counted and so_far >= LIMIT:
+            exceeded = GeneralRateLimitExceeded()
+            exceeded.headers.update(headers)
+            raise exceeded
+        if counted:
+            self._hits[key] = so_far + 1
+        return headers

@@ -16,6 +16,7 @@ from emulator.errors import (
     BuildNotFound,
     BuildNotReady,
     DeploymentNotFound,
+    GeneralArgumentInvalid,
     StorageFileEmpty,
     StorageFileTypeUnsupported,
     StorageInvalidFileSize,
@@ -23,6 +24,7 @@ from emulator.errors import (
 from emulator.ids import unique_id
 from emulator.models import Build, Deployment, Function
 from emulator.queries import ListQuery
+from emulator.validators import UID, is_key
 
 logger = logging.getLogger("emulator.builds")
 
@@ -57,6 +59,9 @@ async def create_deployment(
     if filename.rsplit(".", 1)[-1] != "gz" or "." not in filename:
         raise StorageFileTypeUnsupported()
     chunk = parse_content_range(content_range)
+    if chunk and upload_id and not is_key(upload_id):
+        # 1.3 uses the header unchecked; here it names a folder, so it must be a valid ID.
+        raise GeneralArgumentInvalid(f"Invalid X-Appwrite-ID: {UID().description}")
     declared = chunk.size if chunk else None
     if declared is not None and declared > ctx.settings.max_deployment_size:
         raise StorageInvalidFileSize()
@@ -249,8 +254,7 @@ async def create_build(ctx: Context, function_id: str, deployment_id: str, build
         raise BuildNotFound()
     if build.status != "failed":
         raise BuildInProgress("Build not failed")
-    build.status = "processing"
-    build.updated_at = ctx.clock()
-    await ctx.deployments.save_build(build)
+    # As in 1.3, the deployment is rebuilt into its own build record; the one named in the path
+    # was only checked.
     ctx.emit(_EVENT + ".update", {"functionId": function_id, "deploymentId": deployment.id}, {})
     start_build_by_id(ctx, deployment.id)

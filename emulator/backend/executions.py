@@ -4,7 +4,6 @@ results; http executions and the ones schedules and events start."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,6 +23,7 @@ from emulator.errors import (
 from emulator.executor import ExecutionResult
 from emulator.ids import unique_id
 from emulator.models import Deployment, Execution, Function
+from emulator.phpjson import php_json
 from emulator.queries import ListQuery
 
 logger = logging.getLogger("emulator.executions")
@@ -55,10 +55,6 @@ async def enabled_function(ctx: Context, function_id: str) -> Function:
     return fn
 
 
-def _php_json(values: list[str]) -> str:
-    return json.dumps(values, separators=(",", ":"))
-
-
 def check_execute_permission(fn: Function, roles: tuple[str, ...]) -> None:
     """Raises:
     UserUnauthorized: with 1.3's permission-validator messages.
@@ -68,7 +64,7 @@ def check_execute_permission(fn: Function, roles: tuple[str, ...]) -> None:
     if not set(fn.execute) & set(roles):
         raise UserUnauthorized(
             f'Missing "execute" permission for role "{fn.execute[-1]}". Only '
-            f'"{_php_json(list(roles))}" scopes are allowed and "{_php_json(fn.execute)}" was given.'
+            f'"{php_json(list(roles))}" scopes are allowed and "{php_json(fn.execute)}" was given.'
         )
 
 

@@ -144,6 +144,7 @@ async def move_schedule(ctx: Context, fn: Function, now: datetime) -> bool:
     """
     fn.schedule_previous = now
     fn.schedule_next = next_run(fn.schedule, now)
+    fn.updated_at = ctx.clock()  # 1.3's worker updates the document
     return await ctx.functions.save_schedule_run(fn)
 
 

@@ -28,7 +28,7 @@ def parse_content_range(header: str | None) -> ContentRange | None:
     Raises:
         StorageInvalidContentRange: the header is present but malformed.
     """
-    if header is None:
+    if not header:  # 1.3 checks `empty()`: an empty header is no header
         return None
     match = _RANGE.match(header)
     if not match:

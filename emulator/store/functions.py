@@ -72,14 +72,16 @@ class FunctionStore:
         await RECORD.update(self.db, fn)
 
     async def save_schedule_run(self, fn: Function) -> bool:
-        """Store only `scheduleNext`/`schedulePrevious`, and only if the schedule and its update
-        time are still those of `fn` (1.3 drops a job whose function changed); False otherwise."""
+        """Store only `scheduleNext`/`schedulePrevious` (and `$updatedAt`), and only if the schedule
+        and its update time are still those of `fn` (1.3 drops a job whose function changed);
+        False otherwise."""
         changed = await self.db.write(
-            "UPDATE functions SET schedule_next = ?, schedule_previous = ? "
+            "UPDATE functions SET schedule_next = ?, schedule_previous = ?, updated_at = ? "
             "WHERE id = ? AND schedule = ? AND schedule_updated_at IS ?",
             [
                 format_datetime(fn.schedule_next) or None,
                 format_datetime(fn.schedule_previous) or None,
+                format_datetime(fn.updated_at),
                 fn.id,
                 fn.schedule,
                 format_datetime(fn.schedule_updated_at) or None,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import assert_appwrite_error
-from tests.http.conftest import AS_GUEST
+from tests.http.conftest import AS_GUEST, upload, wait_built
 from tests.support import fixture, pack, wait_for
 
 DEPLOYMENT_KEYS = [
@@ -41,44 +40,6 @@ EXECUTION_KEYS = [
     "stderr",
     "duration",
 ]
-
-
-@pytest.fixture
-def fn_id(client: TestClient) -> str:
-    response = client.post(
-        "/v1/functions",
-        json={"functionId": "fn", "name": "Fn", "runtime": "python-3.9", "execute": ["any"]},
-    )
-    assert response.status_code == 201
-    return "fn"
-
-
-def upload(
-    client: TestClient,
-    fn_id: str,
-    archive: bytes,
-    *,
-    filename: str = "code.tar.gz",
-    activate: str = "true",
-    entrypoint: str = "main.py",
-    headers: dict[str, str] | None = None,
-) -> Any:
-    return client.post(
-        f"/v1/functions/{fn_id}/deployments",
-        data={"entrypoint": entrypoint, "activate": activate},
-        files={"code": (filename, archive, "application/gzip")},
-        headers=headers,
-    )
-
-
-def wait_built(client: TestClient, fn_id: str, deployment_id: str) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        body: dict[str, Any] = client.get(
-            f"/v1/functions/{fn_id}/deployments/{deployment_id}"
-        ).json()
-        return body if body["status"] in ("ready", "failed") else None
-
-    return wait_for(finished, timeout=60)
 
 
 def test_upload_build_activate_execute(client: TestClient, fn_id: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tests.conftest import PROJECT_ID
-from tests.http.test_deployments import upload, wait_built
+from tests.http.conftest import upload, wait_built
 from tests.http.test_events_matching import settle
 from tests.http.test_schedules import create_function, deploy, echoed
 from tests.support import fixture, pack, wait_for

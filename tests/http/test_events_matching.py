@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 from emulator.app import create_app
 from emulator.config import build_settings
 from tests.conftest import API_KEY, PROJECT_ID, assert_appwrite_error
-from tests.http.conftest import AS_GUEST, KEY_HEADERS
-from tests.http.test_deployments import upload, wait_built
+from tests.http.conftest import AS_GUEST, KEY_HEADERS, upload, wait_built
 from tests.http.test_schedules import create_function, deploy, echoed, executions_of
 from tests.support import pack, wait_for
 

@@ -17,8 +17,8 @@ from emulator.dates import format_datetime, parse_datetime
 from emulator.store.db import Database
 from emulator.store.functions import FunctionStore
 from tests.conftest import PROJECT_ID, assert_appwrite_error
-from tests.http.conftest import AS_GUEST, KEY_HEADERS
-from tests.http.test_deployments import EXECUTION_KEYS, upload, wait_built
+from tests.http.conftest import AS_GUEST, KEY_HEADERS, upload, wait_built
+from tests.http.test_deployments import EXECUTION_KEYS
 from tests.support import fixture, pack, wait_for
 
 RUNTIMES = {"python": ("python-3.9", "main.py"), "node": ("node-18.0", "index.js")}

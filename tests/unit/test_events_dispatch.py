@@ -14,9 +14,10 @@ from emulator.backend.context import Chain, Context, Emitted
 from emulator.backend.deployments import create_deployment
 from emulator.backend.functions import create_function
 from emulator.config import Settings
-from emulator.dispatch import MAX_CHAIN_EXECUTIONS, MAX_DEPTH, Dispatcher, php_json
+from emulator.dispatch import MAX_CHAIN_EXECUTIONS, MAX_DEPTH, Dispatcher
 from emulator.executor.results import BuildResult, ExecutionResult
 from emulator.models import Runtime
+from emulator.phpjson import php_json
 from emulator.runtimes import LocalRuntime
 from emulator.store.db import Database
 
