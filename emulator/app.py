@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -117,6 +118,18 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(GeneralRouteNotFound())
 
 
+async def _shut_down(*steps: Callable[[], object]) -> None:
+    """Run every shutdown step, even when one fails or is cancelled (a second Ctrl-C): skipping
+    the rest would leave workers running and the database open."""
+    for step in steps:
+        try:
+            result = step()
+            if inspect.isawaitable(result):
+                await result
+        except BaseException:  # shutting down: log it and go on with the next step
+            logger.exception("Shutdown step %s failed", getattr(step, "__qualname__", step))
+
+
 def create_app(
     settings: Settings, local_runtimes: dict[str, LocalRuntime] | None = None
 ) -> Starlette:
@@ -152,13 +165,15 @@ def create_app(
         try:
             yield
         finally:
-            await app.state.project.close()
-            await app.state.scheduler.close()
-            app.state.dispatcher.close()
-            await ctx.tasks.close()
-            await fail_interrupted(ctx)
-            await executor.close()
-            await db.close()
+            await _shut_down(
+                app.state.project.close,
+                app.state.scheduler.close,
+                app.state.dispatcher.close,
+                ctx.tasks.close,
+                lambda: fail_interrupted(ctx),
+                executor.close,
+                db.close,  # last: its thread would keep the process alive
+            )
 
     app = Starlette(
         routes=[

@@ -131,7 +131,11 @@ def serve(settings: Settings, log_level: str = "info") -> int:
         return 1
     settings = replace(settings, port=sock.getsockname()[1])
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    # Requests still running 2 s after Ctrl-C/SIGTERM are cancelled (their executions are
+    # recorded as failed), so a long function never holds the shutdown up.
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+    )
     server = Server(config, on_started=lambda: print(banner(settings), flush=True))
     server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -44,8 +44,8 @@ class Scheduler:
         self._wake.set()
         with contextlib.suppress(ValueError):
             self.ctx.listeners.remove(self._on_emit)
-        if self._task is not None:
-            await self._task
+        if self._task is not None:  # it may have been cancelled already: that is fine too
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def advance(self, seconds: float) -> tuple[datetime, list[Execution]]:
         """Move the clock forward, firing each run due on the way at its own minute, one after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 from emulator.backend.context import Context
@@ -9,11 +10,15 @@ from emulator.models import Deployment
 
 
 async def remove_deployment_files(ctx: Context, deployment: Deployment) -> None:
+    """Stop its build (if one runs) and its workers, then delete its records and files; the
+    files go in a thread, so a large `node_modules` does not stall every request."""
+    building = f"build-{deployment.id}"
+    await ctx.tasks.cancel(keep=lambda name: name != building)
     await ctx.executor.stop_deployment(deployment.id)
     if deployment.build_id:
         await ctx.deployments.delete_build(deployment.build_id)
-        ctx.executor.remove_build(deployment.build_id)
-    shutil.rmtree(ctx.uploads_dir / deployment.id, ignore_errors=True)
+        await asyncio.to_thread(ctx.executor.remove_build, deployment.build_id)
+    await asyncio.to_thread(shutil.rmtree, ctx.uploads_dir / deployment.id, True)
 
 
 async def remove_function_resources(ctx: Context, function_id: str) -> None:

@@ -160,7 +160,10 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
     build.updated_at = ctx.clock()
     await ctx.deployments.save_build(build)
     logger.info("Build of deployment %s (function %s): %s", deployment.id, fn.id, build.status)
-    if build.status == "ready" and deployment.activate:
+    # Read again: a newer upload with `activate` may have taken the flag while this one built,
+    # and the deployment may have been deleted meanwhile.
+    latest = await ctx.deployments.get(deployment.id)
+    if build.status == "ready" and latest is not None and latest.activate:
         current = await ctx.functions.get(fn.id)
         if current is not None:
             previous, current.deployment = current.deployment, deployment.id
@@ -172,6 +175,7 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
 def retire_workers(ctx: Context, previous: str, active: str) -> None:
     """Once `active` took over, the previous deployment's workers stop: idle ones now, busy ones
     after their execution (which finishes on the old code)."""
+    ctx.executor.resume_deployment(active)
     if previous and previous != active:
         ctx.tasks.spawn(ctx.executor.stop_deployment(previous), name=f"retire-{previous}")
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 from emulator.executor.process import Children
 from emulator.executor.workers import Worker, WorkerSpec
@@ -40,18 +40,27 @@ class Pool:
     def empty(self) -> bool:
         return not self._workers and not self._waiters
 
-    async def acquire(self, variables: Mapping[str, str]) -> Worker:
+    async def acquire(
+        self, variables: Mapping[str, str], on_turn: Callable[[], None] | None = None
+    ) -> Worker:
         """A worker reserved for the caller, who must `release` or `retire` it.
+
+        Args:
+            on_turn: called once the caller's turn comes (the queue wait is over), before a cold
+                start if one is needed.
 
         Raises:
             WorkerFailed: a new worker could not start.
         """
+        turn = on_turn or (lambda: None)
         while True:
             while self._idle:
                 worker = self._idle.pop()
                 if worker.usable:
+                    turn()
                     return worker
             if len(self._workers) < self.size:
+                turn()
                 return await self._start(variables)
             waiter: asyncio.Future[Worker | None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -66,6 +75,7 @@ class Pool:
                         self.release(handed)
                 raise
             if worker_or_slot is not None:
+                turn()
                 return worker_or_slot
 
     async def _start(self, variables: Mapping[str, str]) -> Worker:

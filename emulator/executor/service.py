@@ -56,6 +56,9 @@ class Executor:
         )
         self._pools: dict[str, Pool] = {}
         self._draining: set[Pool] = set()
+        # Deployments whose workers were stopped (replaced or deleted): a late execution still
+        # gets a worker, which stops when it is done instead of idling in a fresh pool.
+        self._retired: set[str] = set()
         self._unfinished: set[Worker] = set()
         self._stop = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
@@ -125,14 +128,25 @@ class Executor:
         timeout: float,
         execution_id: str = "",
     ) -> ExecutionResult:
-        """Run one execution on a warm worker of the deployment; user failures are results."""
+        """Run one execution on a warm worker of the deployment; user failures are results.
+
+        The timeout (and the duration) count from the execution's turn: time spent queued behind
+        busy workers of the pool is not held against it; a cold start is.
+        """
         started = time.perf_counter()
         worker = None
         pool: Pool | None = None
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(None) as deadline:
+
+                def turn() -> None:
+                    nonlocal started
+                    started = time.perf_counter()
+                    deadline.reschedule(loop.time() + timeout)
+
                 pool = self._pool(deployment_id, build_id, runtime, entrypoint)
-                worker = await pool.acquire(variables)
+                worker = await pool.acquire(variables, on_turn=turn)
                 if worker.load_error is not None:
                     reply: dict[str, Any] = {"statusCode": 500, "stderr": worker.load_error}
                 else:
@@ -170,10 +184,15 @@ class Executor:
 
     async def stop_deployment(self, deployment_id: str) -> None:
         """Stop the deployment's workers: idle ones now, busy ones once their execution ends."""
+        self._retired.add(deployment_id)
         pool = self._pools.pop(deployment_id, None)
         if pool is not None:
             stopped = self._retire_pool(pool)
             await asyncio.wait_for(asyncio.gather(*(w.wait_exit() for w in stopped)), 5)
+
+    def resume_deployment(self, deployment_id: str) -> None:
+        """The deployment is active (again): its workers stay warm between executions."""
+        self._retired.discard(deployment_id)
 
     def remove_build(self, build_id: str) -> None:
         """Delete the build's folder (code and installed dependencies)."""
@@ -193,9 +212,12 @@ class Executor:
         if pool is not None:  # the deployment was rebuilt: its old workers go
             self._retire_pool(pool)
         spec = self._spec(deployment_id, build_id, runtime, entrypoint)
-        pool = self._pools[deployment_id] = Pool(
-            key, spec, self.pool_size, self._children, self.log, self._unfinished
-        )
+        pool = Pool(key, spec, self.pool_size, self._children, self.log, self._unfinished)
+        if deployment_id in self._retired:
+            pool.draining = True
+            self._draining.add(pool)
+        else:
+            self._pools[deployment_id] = pool
         return pool
 
     def _spec(

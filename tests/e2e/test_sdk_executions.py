@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +343,35 @@ def test_functions_never_see_the_emulators_environment(tmp_path: Path) -> None:
     assert env["MINE"] == "visible" and env["APPWRITE_FUNCTION_ID"] == "dump"
     assert "leaky-key" not in json.dumps(env) and "hunter2" not in json.dumps(env)
     assert "DATABASE_PASSWORD" not in env and "APPWRITE_EMULATOR_API_KEY" not in env
+
+
+def test_shutdown_does_not_wait_for_a_long_sync_execution(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    server = start_server(project, tmp_path / "data")
+    functions = sdk(server)
+    functions.create("slow", "Slow", "python-3.9", timeout=60)
+    deploy(functions, "slow", fixture("python", "sleep"), "main.py", tmp_path)
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(functions.create_execution("slow", data=json.dumps({"seconds": 30})))
+        except AppwriteException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    wait_for(lambda: processes_under(tmp_path / "data"))
+    began = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - began < 6  # not the 30 s the function would take
+    caller.join(10)
+    assert outcome and isinstance(outcome[0], AppwriteException)
+    again = start_server(project, tmp_path / "data")
+    try:
+        execution = sdk(again).list_executions("slow")["executions"][0]
+        assert execution["status"] == "failed"
+        assert "stopped before this execution finished" in execution["stderr"]
+    finally:
+        again.stop()

@@ -257,11 +257,14 @@ async def test_executions_run_in_parallel_up_to_the_pool_size_then_queue(
     harness: Factory, language: str
 ) -> None:
     h = await harness(language, pool_size=2)
+    await asyncio.gather(*(h.run("sleep", seconds=0) for _ in range(2)))  # two warm workers
+    began = time.perf_counter()
     results = await asyncio.gather(*(h.run("sleep", seconds=0.4) for _ in range(3)))
+    elapsed = time.perf_counter() - began
     assert [r.status_code for r in results] == [200, 200, 200]
-    durations = sorted(r.duration for r in results)
-    assert durations[1] < 0.75  # two ran side by side
-    assert durations[2] >= 0.8  # the third waited for a free worker: counted from the call
+    assert elapsed >= 0.8  # two ran side by side, the third waited for a free worker
+    # The duration counts from the execution's turn, not from the call: the wait is not in it.
+    assert all(r.duration < 0.75 for r in results), [r.duration for r in results]
     assert len({json.loads(r.response)["token"] for r in results}) == 2
 
 
@@ -279,17 +282,17 @@ async def test_a_timeout_fails_the_execution_and_replaces_the_worker(
     assert after["token"] != before["token"] and after["count"] == 1
 
 
-async def test_a_call_that_times_out_in_the_queue_leaves_the_busy_worker_alone(
+async def test_time_spent_queued_does_not_count_against_the_timeout(
     harness: Factory,
 ) -> None:
     h = await harness("python", pool_size=1)
     before = await h.token()
     slow = asyncio.create_task(h.run("sleep", seconds=1.0, timeout=5))
     await asyncio.sleep(0.1)
-    queued = await h.run(timeout=0.3)
-    assert queued.stderr == TIMEOUT_MESSAGE and 0.3 <= queued.duration < 1.3
+    queued = await h.run(timeout=0.5)  # waits ~0.9 s for the only worker, then runs at once
+    assert queued.status_code == 200 and queued.duration < 0.5, queued
     assert (await slow).status_code == 200
-    assert (await h.token())["token"] == before["token"]
+    assert (await h.token())["token"] == before["token"]  # nobody's worker was killed
 
 
 async def test_a_cancelled_call_frees_its_worker_slot(harness: Factory) -> None:
