@@ -68,7 +68,7 @@ class Scheduler:
                 self.ctx.clock.advance_to(due)
                 started = await self._fire(fn, due)
                 if started is not None:
-                    finished.append(await started.done)
+                    finished.append(await started.finished())
             self.ctx.clock.advance_to(end)
         self._wake.set()
         return self.ctx.clock(), finished

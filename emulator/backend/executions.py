@@ -36,10 +36,16 @@ _EVENT = "functions.[functionId].executions.[executionId]"
 
 @dataclass(frozen=True)
 class Started:
-    """An execution as created (`waiting`) and the task running it; `await done` gives the result."""
+    """An execution as created (`waiting`) and the task running it (see `finished`)."""
 
     execution: Execution
     done: asyncio.Task[Execution]
+
+    async def finished(self) -> Execution:
+        """The execution once its run ended; the record as created if the run was cancelled
+        (a reset of the emulator), instead of passing the cancellation on to the caller."""
+        outcome = (await asyncio.gather(self.done, return_exceptions=True))[0]
+        return outcome if isinstance(outcome, Execution) else self.execution
 
 
 def _ids(execution: Execution) -> dict[str, str]:

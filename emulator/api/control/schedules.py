@@ -32,7 +32,7 @@ class Seconds:
 async def run_schedule(call: Call) -> Response:
     """Fire the schedule as the scheduler would; 201 with the execution once it finished."""
     started = await run_schedule_now(call.ctx, call.params["functionId"])
-    execution = await started.done
+    execution = await started.finished()
     return JSONResponse(execution.to_document(), status_code=201)
 
 
