@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.executor.process import Child, Children, LineSplitter, read_pipe, write_pipe
+from emulator.executor.results import OUTPUT_LIMIT
 
 _EXIT_GRACE = 0.2  # seconds to wait for the pipes to drain after the process is gone
+MAX_REPLY_LINE = 6 * 3 * OUTPUT_LIMIT + 1024 * 1024
+"""The longest reply line the emulator buffers. The adapters cut `response`, `stdout` and `stderr`
+to OUTPUT_LIMIT bytes each; JSON escaping can make a byte up to 6 (a control character as
+``\\u00XX``), plus room for the rest of the message. A longer line breaks the protocol."""
 _RECENT_LINES = 40
 _MEMORY_HINTS = ("out of memory", "bad_alloc", "MemoryError", "Allocation failed")
 
@@ -69,6 +74,7 @@ class Worker:
         self._stdin: asyncio.WriteTransport | None = None
         self._buffer = bytearray()
         self._scanned = 0
+        self._broken = False  # the reply channel broke the protocol: ignore what else comes
         self._recent: deque[str] = deque(maxlen=_RECENT_LINES)
         self._open_reads = 3  # reply, stdout and stderr pipes not yet at end of file
         self._failure: str | None = None
@@ -149,13 +155,22 @@ class Worker:
     # -- protocol ----------------------------------------------------------------------------------
 
     def _on_reply_data(self, data: bytes) -> None:
+        if self._broken:
+            return
         buffer = self._buffer
         buffer += data
         while (end := buffer.find(b"\n", self._scanned)) >= 0:
+            if end > MAX_REPLY_LINE:
+                break
             line = buffer[:end]
             del buffer[: end + 1]
             self._scanned = 0
             self._handle(line)
+            if self._broken:
+                return
+        if len(buffer) > MAX_REPLY_LINE:
+            self._break_protocol(f"a reply line longer than {MAX_REPLY_LINE:,} bytes")
+            return
         self._scanned = len(buffer)
 
     def _handle(self, line: bytearray) -> None:
@@ -164,7 +179,7 @@ class Worker:
         except ValueError:
             message = None
         if not isinstance(message, dict):
-            self.log.warning("[%s] unreadable worker reply: %.200r", self.spec.deployment_id, line)
+            self._break_protocol(f"an unreadable reply line ({bytes(line[:200])!r})")
             return
         kind = message.get("type")
         future = self._pending
@@ -178,6 +193,23 @@ class Worker:
             self._hello.set_result(None)
             return
         self.log.warning("[%s] unexpected worker message: %.200r", self.spec.deployment_id, line)
+
+    def _break_protocol(self, what: str) -> None:
+        """The reply channel is corrupt: fail what waits on it now and kill the worker."""
+        reason = (
+            f"The worker broke the protocol: {what}. It was stopped; the function may have "
+            "written to the worker's reply descriptor."
+        )
+        self._broken = True
+        self._buffer = bytearray()
+        self._scanned = 0
+        self.log.warning("[%s] %s", self.spec.deployment_id, reason)
+        if self._failure is None:
+            self._failure = reason
+        for future in (self._hello, self._pending):
+            if future is not None and not future.done():
+                future.set_exception(WorkerFailed(reason))
+        self.kill()
 
     def _own_output(self, level: int) -> Callable[[str], None]:
         prefix = self.spec.deployment_id

@@ -3,7 +3,8 @@
  * Node.js worker for Appwrite 1.3 functions (the open-runtimes v2 `(req, res)` contract).
  *
  * The emulator starts one of these per warm deployment and talks to it over the line protocol in
- * runtimes/README.md: requests arrive on stdin, replies leave on fd 3 (or --reply-fd). The user's
+ * runtimes/README.md: requests arrive on stdin, replies leave on fd 3 (or --reply-fd); at start-up
+ * both move to private descriptors and user code gets /dev/null in their place. The user's
  * entrypoint is required once (CommonJS); `module.exports` (or its `.default`) is called for every
  * request with `req` ({payload, variables, headers}) and `res` ({send, json}).
  *
@@ -11,6 +12,7 @@
  */
 
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const util = require('util');
 
@@ -26,6 +28,10 @@ const contextStore = AsyncLocalStorage ? new AsyncLocalStorage() : null;
 
 const PREFIX = '[appwrite-worker] ';
 const WORKER_FILE = __filename;
+// Appwrite 1.3 keeps the first 1,000,000 bytes (UTF-8) of `response`, `stdout` and `stderr`.
+const OUTPUT_LIMIT = 1000000;
+// The protocol descriptors are moved to this number or above, out of the way of user code.
+const PRIVATE_FD_MIN = 100;
 
 // ------------------------------------------------------------------------------------------------
 // Arguments
@@ -67,7 +73,83 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 
 // ------------------------------------------------------------------------------------------------
-// Replies (fd 3) and the worker's own diagnostics (its real stderr)
+// Protocol descriptors. Node has no dup(): a pipe is reopened through /proc/self/fd (a new,
+// close-on-exec descriptor of the same pipe), and /dev/null is put in place of the original one
+// by closing it and opening /dev/null, which takes the lowest free number.
+// ------------------------------------------------------------------------------------------------
+
+// Opens `file` on a descriptor numbered PRIVATE_FD_MIN or above: the free ones below are parked
+// on /dev/null meanwhile (open() always returns the lowest free number).
+function openHigh(file, flags) {
+  const parked = [];
+  try {
+    for (;;) {
+      let fd;
+      try {
+        fd = fs.openSync('/dev/null', 'r');
+      } catch (e) {
+        if (parked.length > 0) fs.closeSync(parked.pop()); // out of descriptors: take a lower one
+        break;
+      }
+      parked.push(fd);
+      if (fd >= PRIVATE_FD_MIN) {
+        fs.closeSync(parked.pop());
+        break;
+      }
+    }
+    return fs.openSync(file, flags);
+  } finally {
+    for (let i = 0; i < parked.length; i++) fs.closeSync(parked[i]);
+  }
+}
+
+// Replaces descriptor `fd` with /dev/null. False if that was not possible.
+function nullOnto(fd, flags) {
+  const parked = [];
+  try {
+    fs.closeSync(fd);
+    for (;;) {
+      const got = fs.openSync('/dev/null', flags);
+      if (got === fd) return true;
+      if (got > fd) {
+        fs.closeSync(got);
+        return false;
+      }
+      parked.push(got);
+    }
+  } catch (e) {
+    return false;
+  } finally {
+    for (let i = 0; i < parked.length; i++) fs.closeSync(parked[i]);
+  }
+}
+
+// A private descriptor for the protocol's `fd`, or null when it cannot be reopened (not a pipe
+// or file, no /proc); then the worker uses `fd` itself.
+function privateCopy(fd, flags, what) {
+  let copy;
+  try {
+    copy = openHigh('/proc/self/fd/' + fd, flags);
+  } catch (e) {
+    process.stderr.write(PREFIX + 'cannot move the ' + what + ' (fd ' + fd + ') out of user ' +
+      'code\'s reach: ' + e.message + '\n');
+    return null;
+  }
+  if (!nullOnto(fd, flags)) {
+    process.stderr.write(PREFIX + 'cannot put /dev/null on fd ' + fd + '\n');
+  }
+  return copy;
+}
+
+const replyFd = (function () {
+  if (opts.replyFd <= 2) return opts.replyFd; // an odd choice: leave the standard streams alone
+  const copy = privateCopy(opts.replyFd, fs.constants.O_WRONLY, 'reply channel');
+  return copy === null ? opts.replyFd : copy;
+})();
+const requestFd = privateCopy(0, fs.constants.O_RDONLY, 'request channel');
+
+// ------------------------------------------------------------------------------------------------
+// Replies and the worker's own diagnostics (its real stderr)
 // ------------------------------------------------------------------------------------------------
 
 let waitCell = null;
@@ -76,12 +158,12 @@ function pause(ms) {
   Atomics.wait(waitCell, 0, 0, ms);
 }
 
-function writeMessage(message) {
-  const data = Buffer.from(JSON.stringify(message) + '\n', 'utf8');
+function writeLine(text) {
+  const data = Buffer.from(text + '\n', 'utf8');
   let offset = 0;
   while (offset < data.length) {
     try {
-      offset += fs.writeSync(opts.replyFd, data, offset, data.length - offset);
+      offset += fs.writeSync(replyFd, data, offset, data.length - offset);
     } catch (e) {
       if (e.code === 'EAGAIN') {
         pause(2);
@@ -96,6 +178,10 @@ function writeMessage(message) {
       process.exit(1);
     }
   }
+}
+
+function writeMessage(message) {
+  writeLine(JSON.stringify(message));
 }
 
 function realWrite(stream, text) {
@@ -131,12 +217,73 @@ function formatArg(arg) {
 }
 
 function formatArgs(args) {
+  if (args.length === 1 && typeof args[0] === 'string') return args[0];
   const parts = [];
   for (let i = 0; i < args.length; i++) parts.push(formatArg(args[i]));
   return parts.join(' ');
 }
 
-const loadRecord = { kind: 'load', logs: [], errors: [], done: false };
+// The longest prefix of `text` that fits in `limit` UTF-8 bytes, never splitting a character.
+// Only the first `limit` code units are looked at, so cutting a huge string is cheap.
+function cutText(text, limit) {
+  if (text.length * 3 <= limit) return text; // a UTF-16 code unit is at most 3 UTF-8 bytes
+  let head = text;
+  if (text.length > limit) {
+    head = text.slice(0, limit);
+    const last = head.charCodeAt(head.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1); // half of a pair
+  }
+  if (Buffer.byteLength(head, 'utf8') <= limit) return head;
+  const data = Buffer.from(head, 'utf8');
+  let end = limit;
+  while (end > 0 && (data[end] & 0xc0) === 0x80) end--; // data[end] continues a character
+  return data.toString('utf8', 0, end);
+}
+
+// One captured stream of one execution: console lines joined with "\n", of which only the first
+// OUTPUT_LIMIT bytes are kept; later lines are counted, not stored (nor even formatted).
+function Sink() {
+  this.parts = [];
+  this.room = OUTPUT_LIMIT;
+  this.lines = 0;
+  this.dropped = 0;
+}
+Sink.prototype.full = function () {
+  return this.room <= 0;
+};
+// Appends `text`, or as much of it as fits; true when all of it was kept.
+Sink.prototype.add = function (text) {
+  if (!text) return true;
+  if (this.room <= 0) return false;
+  const kept = cutText(text, this.room);
+  this.parts.push(kept);
+  if (kept.length !== text.length) {
+    this.room = 0;
+    return false;
+  }
+  this.room -= Buffer.byteLength(kept, 'utf8');
+  return true;
+};
+Sink.prototype.line = function (text) {
+  if (this.room <= 0) {
+    this.dropped++;
+    return;
+  }
+  const first = this.lines++ === 0;
+  if (!(first || this.add('\n')) || !this.add(text)) this.dropped++;
+};
+Sink.prototype.copy = function () {
+  const sink = new Sink();
+  sink.parts = this.parts.slice();
+  sink.room = this.room;
+  sink.lines = this.lines;
+  return sink;
+};
+Sink.prototype.text = function () {
+  return this.parts.join('');
+};
+
+const loadRecord = { kind: 'load', out: new Sink(), err: new Sink(), done: false };
 let loading = false;
 let current = null; // the execution being served, until its reply is sent
 
@@ -156,12 +303,17 @@ function captureTarget() {
 }
 
 function emit(channel, args) {
+  const target = captureTarget();
+  const sink = target ? (channel === 'out' ? target.out : target.err) : null;
+  if (sink && sink.full()) {
+    sink.dropped++;
+    return;
+  }
   let line = formatArgs(args);
   // console.trace and logged stacks: keep the user's frames, not the worker's.
-  if (line.indexOf(WORKER_FILE) !== -1) line = cleanStack(line);
-  const target = captureTarget();
-  if (target) {
-    (channel === 'out' ? target.logs : target.errors).push(line);
+  if (line.length < 4 * OUTPUT_LIMIT && line.indexOf(WORKER_FILE) !== -1) line = cleanStack(line);
+  if (sink) {
+    sink.line(line);
   } else {
     realWrite(channel === 'out' ? process.stdout : process.stderr, line);
   }
@@ -256,7 +408,9 @@ function load() {
     loading = false;
   }
   if (loadErrorText !== null) {
-    return { type: 'load_error', stderr: loadRecord.errors.concat([loadErrorText]).join('\n') };
+    const stderr = loadRecord.err.copy();
+    stderr.line(loadErrorText);
+    return { type: 'load_error', stderr: stderr.text() };
   }
   return { type: 'ready' };
 }
@@ -311,24 +465,53 @@ function statusCode(status) {
 let firstExecution = true;
 const queue = [];
 
+// Sends the reply of `execution`; it counts as answered (`done`) once the reply is written. If the
+// reply cannot be written the worker exits, so the emulator sees the failure at once.
 function finish(execution, code, response) {
   if (execution.done) return;
+  let line;
+  try {
+    line = JSON.stringify({
+      type: 'result',
+      id: execution.id,
+      statusCode: code,
+      response: cutText(String(response), OUTPUT_LIMIT),
+      stdout: execution.out.text(),
+      stderr: execution.err.text(),
+    });
+  } catch (e) {
+    diagnostic('execution ' + execution.id + ': the reply could not be encoded: ' + errorText(e));
+    line = JSON.stringify({
+      type: 'result',
+      id: execution.id,
+      statusCode: 500,
+      response: '',
+      stdout: '',
+      stderr: 'The worker could not encode the reply of this execution: ' + String(e && e.message),
+    });
+  }
+  try {
+    writeLine(line);
+  } catch (e) {
+    process.stderr.write(PREFIX + 'cannot send the reply of execution ' + execution.id + ': ' +
+      String(e && e.message) + '\n');
+    process.exit(1);
+  }
   execution.done = true;
   if (current === execution) current = null;
-  writeMessage({
-    type: 'result',
-    id: execution.id,
-    statusCode: code,
-    response: response,
-    stdout: execution.logs.join('\n'),
-    stderr: execution.errors.join('\n'),
-  });
+  const streams = [['stdout', execution.out], ['stderr', execution.err]];
+  for (let i = 0; i < streams.length; i++) {
+    if (streams[i][1].dropped) {
+      diagnostic('execution ' + execution.id + ': ' + streams[i][0] + ' was cut to its first ' +
+        OUTPUT_LIMIT + ' bytes (' + streams[i][1].dropped + ' more console calls were dropped)');
+    }
+  }
   setImmediate(pump);
 }
 
 function fail(execution, error, origin) {
   if (!execution.done) {
-    execution.errors.push(errorText(error));
+    execution.err.line(errorText(error));
     finish(execution, 500, '');
     return;
   }
@@ -361,22 +544,22 @@ function runExecution(message) {
   const execution = {
     kind: 'execution',
     id: message.id,
-    logs: [],
-    errors: [],
+    out: new Sink(),
+    err: new Sink(),
     done: false,
   };
   current = execution;
   if (firstExecution || loadErrorText !== null) {
     // What the module printed while loading belongs to the first execution (1.3 required the
     // entrypoint lazily, inside a request); a load error repeats for every execution.
-    execution.logs = loadRecord.logs.slice();
-    execution.errors = loadRecord.errors.slice();
+    execution.out = loadRecord.out.copy();
+    execution.err = loadRecord.err.copy();
     firstExecution = false;
   }
   const variables = plainObject(message.variables);
   setEnv(variables);
   if (loadErrorText !== null) {
-    execution.errors.push(loadErrorText);
+    execution.err.line(loadErrorText);
     finish(execution, 500, '');
     return;
   }
@@ -439,12 +622,31 @@ process.on('unhandledRejection', function (reason) {
 });
 
 // ------------------------------------------------------------------------------------------------
-// Requests (stdin)
+// Requests (the private copy of stdin)
 // ------------------------------------------------------------------------------------------------
+
+function requestStream() {
+  if (requestFd === null) return process.stdin;
+  let stat = null;
+  try {
+    stat = fs.fstatSync(requestFd);
+  } catch (e) {
+    stat = null;
+  }
+  if (stat && (stat.isFIFO() || stat.isSocket())) {
+    return new net.Socket({ fd: requestFd, readable: true, writable: false });
+  }
+  return fs.createReadStream(null, { fd: requestFd });
+}
 
 function listen() {
   let chunks = [];
-  process.stdin.on('data', function (chunk) {
+  const input = requestStream();
+  input.on('error', function (error) {
+    diagnostic('cannot read requests: ' + (error && error.message));
+    process.exit(1);
+  });
+  input.on('data', function (chunk) {
     let start = 0;
     let newline = chunk.indexOf(10);
     while (newline !== -1) {
@@ -470,7 +672,7 @@ function listen() {
     if (start < chunk.length) chunks.push(chunk.slice(start));
     pump();
   });
-  process.stdin.on('end', function () {
+  input.on('end', function () {
     process.exit(0);
   });
 }

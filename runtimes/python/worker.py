@@ -2,7 +2,8 @@
 
 The emulator starts one of these per warm deployment and talks to it over the line protocol
 described in ``runtimes/README.md``: requests arrive on stdin, replies leave on fd 3 (or
-``--reply-fd``). The user's entrypoint is imported once, as a module of a synthetic ``userlib``
+``--reply-fd``); at start-up both move to private descriptors and user code gets ``/dev/null`` in
+their place. The user's entrypoint is imported once, as a module of a synthetic ``userlib``
 package rooted at the code directory (so ``from .helpers import x`` works, as it did in 1.3), and
 its ``main`` is called once per request.
 
@@ -11,6 +12,7 @@ Runs on Python 3.8 and newer with the standard library only. Keep start-up cheap
 """
 
 import codecs
+import contextvars
 import io
 import json
 import os
@@ -20,6 +22,10 @@ _WORKER_FILES = {__file__, os.path.abspath(__file__)}
 _WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE = "userlib"
 _LOG_PREFIX = "[appwrite-worker] "
+OUTPUT_LIMIT = 1000000
+"""Appwrite 1.3 keeps the first 1,000,000 bytes (UTF-8) of ``response``, ``stdout`` and ``stderr``."""
+_PRIVATE_FD_MIN = 100
+"""The protocol descriptors are moved to this number or above, out of the way of user code."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -38,6 +44,86 @@ def _write_fd(fd, text):
         pass
 
 
+def cut_text(text, limit=OUTPUT_LIMIT):
+    """The longest prefix of ``text`` that fits in ``limit`` UTF-8 bytes, never splitting a character.
+
+    Only the first ``limit`` characters are ever encoded, so cutting a huge string is cheap.
+    """
+    if len(text) * 4 <= limit:
+        return text
+    head = text[:limit]
+    data = head.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return head
+    end = limit
+    while end > 0 and data[end] & 0xC0 == 0x80:  # data[end] continues a character: cut before it
+        end -= 1
+    return data[:end].decode("utf-8", "surrogatepass")
+
+
+class Sink:
+    """One captured stream of one execution: keeps its first OUTPUT_LIMIT bytes, counts the rest."""
+
+    __slots__ = ("_chunks", "dropped", "room")
+
+    def __init__(self, limit=OUTPUT_LIMIT):
+        self._chunks = []
+        self.room = limit  # bytes still free
+        self.dropped = 0  # characters written after the limit was reached
+
+    def add(self, text):
+        if not text:
+            return
+        room = self.room
+        size = len(text)
+        if room <= 0:
+            self.dropped += size
+            return
+        if size <= room:
+            if not text.isascii():
+                size = len(text.encode("utf-8", "surrogatepass"))
+            if size <= room:
+                self._chunks.append(text)
+                self.room = room - size
+                return
+        head = cut_text(text, room)
+        self._chunks.append(head)
+        self.room = 0
+        self.dropped += len(text) - len(head)
+
+    def text(self):
+        return "".join(self._chunks)
+
+
+class Capture:
+    """Where the output of one execution (or of the initial import) goes while it is ``open``."""
+
+    __slots__ = ("err", "open", "out")
+
+    def __init__(self):
+        self.out = Sink()
+        self.err = Sink()
+        self.open = True
+
+
+# The capture of the execution whose code is running. asyncio tasks (and loop callbacks) copy the
+# context when they are created, so a task an execution started and never awaited still writes
+# to that execution's capture -- closed by then: its late output goes to the worker's real
+# stdout/stderr instead of into a later execution. Threads do not inherit the context: they fall
+# back to the execution running at the time (`_active`).
+_CURRENT = contextvars.ContextVar("appwrite_capture", default=None)
+_active = None
+
+
+def _current_capture():
+    capture = _CURRENT.get()
+    if capture is None:
+        capture = _active
+    if capture is None or not capture.open:
+        return None
+    return capture
+
+
 class _BinaryCapture:
     """The ``.buffer`` of a capture stream: bytes are decoded as UTF-8 and passed on as text."""
 
@@ -46,8 +132,20 @@ class _BinaryCapture:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def write(self, data):
+        size = len(data)
+        sink = self._text.sink()
+        if sink is not None and sink.room <= 0:
+            sink.dropped += size  # full: do not even decode
+            return size
+        if sink is not None and size > sink.room + 4:
+            # Decode no more than can be kept (a character has at most 4 bytes).
+            keep = sink.room + 4
+            sink.add(self._decoder.decode(bytes(data[:keep])))
+            self._decoder.reset()
+            sink.dropped += size - keep
+            return size
         self._text.write(self._decoder.decode(bytes(data)))
-        return len(data)
+        return size
 
     def writelines(self, lines):
         for line in lines:
@@ -76,27 +174,35 @@ class _BinaryCapture:
 class CaptureStream(io.TextIOBase):
     """Stands in for ``sys.stdout`` / ``sys.stderr`` for the whole life of the worker.
 
-    While an execution (or the initial import) runs, text goes into that execution's buffer;
-    between executions it goes to the worker's real file descriptor, which ends up in the
-    emulator's log. Installing one long-lived object (instead of a fresh StringIO per call) means
-    handlers that keep a reference to ``sys.stderr`` -- ``logging.basicConfig()`` at import time,
-    for instance -- are still captured in later executions.
+    While an execution (or the initial import) runs, text goes into that execution's capture;
+    otherwise -- and for output of an execution that has already replied -- it goes to the
+    worker's real file descriptor, which ends up in the emulator's log. Installing one long-lived
+    object (instead of a fresh StringIO per call) means handlers that keep a reference to
+    ``sys.stderr`` -- ``logging.basicConfig()`` at import time, for instance -- are still captured
+    in later executions.
     """
 
-    def __init__(self, fd, name):
+    def __init__(self, fd, name, is_err):
         super().__init__()
         self._fd = fd
         self._name = name
-        self.target = None  # a list of str chunks while capturing, else None
+        self._is_err = is_err
         self._buffer = _BinaryCapture(self)
+
+    def sink(self):
+        """The sink of the running execution this stream writes to, or None (the real fd)."""
+        capture = _current_capture()
+        if capture is None:
+            return None
+        return capture.err if self._is_err else capture.out
 
     # io.TextIOBase API ---------------------------------------------------------------------------
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError("write() argument must be str, not " + type(text).__name__)
-        target = self.target
-        if target is not None:
-            target.append(text)
+        sink = self.sink()
+        if sink is not None:
+            sink.add(text)
         else:
             _write_fd(self._fd, text)
         return len(text)
@@ -152,20 +258,27 @@ class CaptureStream(io.TextIOBase):
         return "w"
 
 
-STDOUT = CaptureStream(1, "<stdout>")
-STDERR = CaptureStream(2, "<stderr>")
+STDOUT = CaptureStream(1, "<stdout>", False)
+STDERR = CaptureStream(2, "<stderr>", True)
 
 
-def _capture(out, err):
+def _capture(capture):
+    """Route output to ``capture`` until ``_release(token)``; returns that token."""
+    global _active
     sys.stdout = STDOUT
     sys.stderr = STDERR
-    STDOUT.target = out
-    STDERR.target = err
+    _active = capture
+    return _CURRENT.set(capture)
 
 
-def _release():
-    STDOUT.target = None
-    STDERR.target = None
+def _release(capture, token):
+    global _active
+    capture.open = False
+    _active = None
+    try:
+        _CURRENT.reset(token)
+    except ValueError:  # pragma: no cover - the context was switched under us
+        _CURRENT.set(None)
     sys.stdout = STDOUT
     sys.stderr = STDERR
 
@@ -429,14 +542,14 @@ class Worker:
         self.base_env = base_env
         self.func = None
         self.load_error = None
-        self.load_stdout = []
-        self.load_stderr = []
+        self.load_stdout = ""
+        self.load_stderr = ""
         self.first_execution = True
         self._loop = None
 
     def load(self):
-        out, err = self.load_stdout, self.load_stderr
-        _capture(out, err)
+        capture = Capture()
+        token = _capture(capture)
         try:
             self.func = load_entrypoint(self.code_dir, self.entrypoint)
         except LoadError as exc:
@@ -446,9 +559,11 @@ class Worker:
                 raise
             self.load_error = format_exception(exc)
         finally:
-            _release()
+            _release(capture, token)
+        self.load_stdout = capture.out.text()
+        self.load_stderr = capture.err.text()
         if self.load_error is not None:
-            return {"type": "load_error", "stderr": "".join(err) + self.load_error}
+            return {"type": "load_error", "stderr": cut_text(self.load_stderr + self.load_error)}
         return {"type": "ready"}
 
     def set_env(self, variables):
@@ -486,42 +601,48 @@ class Worker:
         if not isinstance(headers, dict):
             headers = {}
 
-        out, err = [], []
+        capture = Capture()
         if self.first_execution or self.load_error is not None:
             # What the import printed belongs to the first execution (1.3 imported lazily); a
             # load error is repeated for every execution, output included.
-            out.extend(self.load_stdout)
-            err.extend(self.load_stderr)
+            capture.out.add(self.load_stdout)
+            capture.err.add(self.load_stderr)
             self.first_execution = False
         status = 200
         response = ""
         self.set_env(variables)
         req = Request(payload, dict(variables), dict(headers))
         res = Response()
-        _capture(out, err)
+        token = _capture(capture)
         try:
             if self.load_error is not None:
-                err.append(self.load_error)
+                capture.err.add(self.load_error)
                 status = 500
             else:
                 result = self.func(req, res)
                 if _is_awaitable(result):
                     self._await(result)
-                response = response_text(res._response)
+                response = cut_text(response_text(res._response))
                 status = status_code(res._status)
         except (Exception, SystemExit) as exc:
-            err.append(format_exception(exc))
+            capture.err.add(format_exception(exc))
             status = 500
             response = ""
         finally:
-            _release()
+            _release(capture, token)
+        for name, sink in (("stdout", capture.out), ("stderr", capture.err)):
+            if sink.dropped:
+                _log(
+                    f"execution {exec_id}: {name} was cut to its first {OUTPUT_LIMIT} bytes "
+                    f"({sink.dropped} more characters were dropped)"
+                )
         return {
             "type": "result",
             "id": exec_id,
             "statusCode": status,
             "response": response,
-            "stdout": "".join(out),
-            "stderr": "".join(err),
+            "stdout": capture.out.text(),
+            "stderr": capture.err.text(),
         }
 
 
@@ -574,18 +695,40 @@ def _parse_args(argv):
     return opts
 
 
+def _private_fd(fd):
+    """A close-on-exec copy of ``fd`` numbered ``_PRIVATE_FD_MIN`` or above (out of user code's way)."""
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _PRIVATE_FD_MIN)
+    except OSError:  # a descriptor limit below _PRIVATE_FD_MIN
+        return os.dup(fd)
+
+
+def _null_onto(fd, flags, inheritable):
+    devnull = os.open(os.devnull, flags)
+    try:
+        os.dup2(devnull, fd, inheritable=inheritable)
+    finally:
+        os.close(devnull)
+
+
 class Channel:
-    """Requests in on (a private copy of) stdin, replies out on the reply fd."""
+    """Requests in on a private copy of stdin, replies out on a private copy of the reply fd.
+
+    User code never sees the protocol: fd 0 becomes ``/dev/null`` (it reads an empty stdin, and so
+    do processes it starts), and the reply fd becomes ``/dev/null`` too, so a stray write to fd 3
+    cannot corrupt a reply. The private copies are close-on-exec: child processes do not inherit
+    them.
+    """
 
     def __init__(self, reply_fd):
-        # Keep the protocol away from user code: it reads an empty stdin, and the reply pipe is not
-        # inherited by processes it starts.
-        self._in = os.fdopen(os.dup(0), "rb")
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        self._out = os.fdopen(reply_fd, "wb")
-        os.set_inheritable(reply_fd, False)
+        self._in = os.fdopen(_private_fd(0), "rb")
+        _null_onto(0, os.O_RDONLY, True)
+        out = _private_fd(reply_fd)
+        if reply_fd > 2:  # (an odd --reply-fd of 0-2 is left alone)
+            _null_onto(reply_fd, os.O_WRONLY, False)
+        self._out = os.fdopen(out, "wb")
 
     def send(self, message):
         line = json.dumps(message, ensure_ascii=False) + "\n"

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 
 from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
 from emulator.executor.results import truncate
+from emulator.executor.workers import MAX_REPLY_LINE
 from emulator.runtimes import CATALOGUE, LocalRuntime
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +60,35 @@ def main(req, res):
     elif action == "noise":
         os.write(1, b"raw stdout line\\n")
         os.write(2, b"raw stderr line\\n")
+    elif action == "flood":
+        line = "x" * 1023
+        for _ in range(data["megabytes"] * 1024):
+            print(line)
+    elif action == "fd3":
+        os.write(3, b"junk")
+    elif action == "cat":
+        subprocess.Popen(["cat"])  # inherits stdin
+    elif action == "poison":
+        fd = _reply_fd()
+        text = data["text"].encode()
+        while True:  # until the emulator kills the worker
+            os.write(fd, text)
+            if not data.get("repeat"):
+                break
     res.json({"token": TOKEN, "count": COUNT})
+
+
+def _reply_fd():  # the worker's reply pipe: the one write-only pipe besides stdout and stderr
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + name)
+            with open("/proc/self/fdinfo/" + name) as info:
+                flags = int(info.read().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError):
+            continue
+        if int(name) > 2 and target.startswith("pipe:") and flags & 3 == 1:
+            return int(name)
+    raise RuntimeError("no reply pipe")
 """
 
 NODE_TOOLBOX = """
@@ -88,6 +118,13 @@ module.exports = async (req, res) => {
   } else if (action === 'noise') {
     process.stdout.write('raw stdout line\\n');
     process.stderr.write('raw stderr line\\n');
+  } else if (action === 'flood') {
+    const line = 'x'.repeat(1023);
+    for (let i = 0; i < data.megabytes * 1024; i++) console.log(line);
+  } else if (action === 'fd3') {
+    require('fs').writeSync(3, 'junk');
+  } else if (action === 'cat') {
+    spawn('cat', [], { stdio: 'inherit' }); // would read the next request from stdin
   }
   res.json({ token: TOKEN, count: COUNT });
 };
@@ -433,6 +470,55 @@ async def test_outputs_are_cut_to_one_million_bytes(harness: Factory, language: 
     assert result.status_code == 200
     assert result.response == "r" * 1_000_000
     assert 900_000 < len(result.stdout.encode()) <= 1_000_000
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_flood_of_output_keeps_the_emulator_small(harness: Factory, language: str) -> None:
+    h = await harness(language)
+    await h.token()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = await h.run("flood", megabytes=200, timeout=30)
+    assert result.status_code == 200, result
+    assert result.stdout.startswith("x" * 1023 + "\n")
+    assert 999_000 <= len(result.stdout.encode()) <= 1_000_000
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    assert grown < 50, f"the emulator grew by {grown:.0f} MB"
+    assert json.loads(result.response)["count"] == 2  # same worker
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("action", ["fd3", "cat"])
+async def test_user_code_cannot_disturb_the_protocol(
+    harness: Factory, language: str, action: str
+) -> None:
+    h = await harness(language)
+    before = await h.token()
+    for _ in range(2):
+        result = await h.run(action, timeout=3)
+        assert result.status_code == 200, result
+    after = await h.token()
+    assert after == {"token": before["token"], "count": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "repeat", "what"),
+    [
+        ("junk\n", False, "an unreadable reply line (b'junk')"),
+        ("x" * 65536, True, f"a reply line longer than {MAX_REPLY_LINE:,} bytes"),
+    ],
+    ids=["junk", "endless"],
+)
+async def test_a_corrupt_reply_fails_the_execution_and_replaces_the_worker(
+    harness: Factory, text: str, repeat: bool, what: str
+) -> None:
+    h = await harness("python")
+    before = await h.token()
+    result = await h.run("poison", text=text, repeat=repeat, timeout=20)
+    assert (result.status_code, result.response) == (500, "")
+    assert result.stderr.startswith(f"The worker broke the protocol: {what}. It was stopped")
+    assert result.duration < 5  # not a timeout
+    after = await h.token()
+    assert after["token"] != before["token"] and after["count"] == 1
 
 
 def test_truncation_never_splits_a_character() -> None:

@@ -7,6 +7,7 @@ what a user would notice: the response, the status, the logs, state kept between
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -344,14 +345,116 @@ def test_sleep_holds_the_reply() -> None:
     assert reply["stdout"] == "sleeping 0.3"
 
 
-def test_big_output_is_returned_whole() -> None:
+def test_big_output_is_cut_to_one_million_bytes_by_the_worker() -> None:
     with node_worker("big_output") as worker:
         worker.hello()
         reply = worker.execute(timeout=30)
     assert reply["statusCode"] == 200
-    assert len(reply["response"]) == 2 * 1024 * 1024
-    assert len(reply["stdout"]) == 2048 * 1024 - 1
-    assert reply["stdout"].count("\n") == 2047
+    assert reply["response"] == "r" * 1_000_000
+    # 2048 lines of 1023 bytes joined by "\n": 976 whole lines and the start of the next one.
+    assert reply["stdout"] == ("o" * 1023 + "\n") * 976 + "o" * 576
+    assert "stdout was cut to its first 1000000 bytes" in worker.stderr
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "index.js": """\
+                module.exports = async (req, res) => {
+                  const line = 'x'.repeat(1023);
+                  for (let i = 0; i < 300 * 1024; i++) console.log(line); // 300 MB
+                  const block = 'e'.repeat(1024 * 1024);
+                  for (let i = 0; i < 100; i++) console.error(block); // 100 MB
+                  res.send('y'.repeat(20 * 1024 * 1024));
+                };
+            """
+        },
+    )
+    with node_worker(code) as worker:
+        worker.hello()
+        reply = worker.execute(timeout=60)
+        assert reply["statusCode"] == 200
+        assert reply["stdout"] == ("x" * 1023 + "\n") * 976 + "x" * 576
+        assert reply["stderr"] == "e" * 1_000_000
+        assert reply["response"] == "y" * 1_000_000
+        assert _peak_rss_mb(worker.proc.pid) < 150
+        assert worker.execute(timeout=60)["statusCode"] == 200  # the worker is still there
+
+
+def test_outputs_are_cut_without_splitting_a_character(tmp_path: Path) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "index.js": """\
+                module.exports = (req, res) => {
+                  console.log('a' + '\\u{1F600}'.repeat(300000));
+                  console.error('\\u20ac'.repeat(400000));
+                  res.send('\\u00e9'.repeat(600000));
+                };
+            """
+        },
+    )
+    with node_worker(code) as worker:
+        worker.hello()
+        reply = worker.execute()
+    assert reply["stdout"] == "a" + "\U0001f600" * 249_999
+    assert reply["stderr"] == "\u20ac" * 333_333  # 999,999 bytes: the next one would not fit
+    assert reply["response"] == "\u00e9" * 500_000
+
+
+PROTOCOL_TAMPERING = """\
+    const fs = require('fs');
+    const { spawn } = require('child_process');
+
+    const argv = process.argv;
+    const replyFd = argv.indexOf('--reply-fd') === -1 ? 3 : Number(argv[argv.indexOf('--reply-fd') + 1]);
+    fs.writeSync(replyFd, 'junk written while loading');
+
+    module.exports = (req, res) => {
+      const action = req.payload;
+      if (action === 'reply-fd') {
+        fs.writeSync(replyFd, 'junk');
+        fs.writeSync(replyFd, '{"type": "result", "statusCode": 418}\\n');
+      } else if (action === 'cat') {
+        spawn('cat', [], { stdio: 'inherit' }); // would read the next request
+      } else if (action === 'read') {
+        let text = '';
+        process.stdin.on('data', (chunk) => { text += chunk; });
+        process.stdin.on('end', () => res.send('read ' + JSON.stringify(text)));
+        return;
+      } else if (action === 'pause') {
+        process.stdin.pause();
+      } else if (action === 'destroy') {
+        process.stdin.destroy();
+      }
+      res.json({ action, fd0: fs.readlinkSync('/proc/self/fd/0'), reply: fs.readlinkSync('/proc/self/fd/' + replyFd) });
+    };
+"""
+
+
+@pytest.mark.parametrize("literal_fd3", [True, False], ids=["fd3", "reply-fd"])
+def test_user_code_cannot_reach_the_protocol_descriptors(tmp_path: Path, literal_fd3: bool) -> None:
+    code = _write(tmp_path, {"index.js": PROTOCOL_TAMPERING})
+    with node_worker(code, literal_fd3=literal_fd3) as worker:
+        assert worker.hello() == {"type": "ready"}
+        for action in ("reply-fd", "reply-fd", "cat", "after-cat", "read", "pause", "destroy"):
+            reply = worker.execute(action, timeout=5)
+            assert reply["statusCode"] == 200, reply
+            if action == "read":
+                assert reply["response"] == 'read ""'  # /dev/null
+            else:
+                body = json.loads(reply["response"])
+                assert body == {"action": action, "fd0": "/dev/null", "reply": "/dev/null"}
+        assert worker.execute("last")["statusCode"] == 200
+        worker.close_stdin()
+        assert worker.wait() == 0
 
 
 def test_logs_of_one_execution_never_leak_into_another() -> None:

@@ -325,14 +325,134 @@ def test_sleep_blocks_until_main_returns() -> None:
     assert reply["stdout"] == "sleeping 0.3\n"
 
 
-def test_big_output_is_returned_whole() -> None:
+def test_big_output_is_cut_to_one_million_bytes_by_the_worker() -> None:
     with python_worker("big_output") as worker:
         worker.hello()
         reply = worker.execute(timeout=30)
     assert reply["statusCode"] == 200
-    assert len(reply["response"]) == 2 * 1024 * 1024
-    assert len(reply["stdout"]) == 2048 * 1024
-    assert reply["stdout"].count("\n") == 2048
+    assert reply["response"] == "r" * 1_000_000
+    # 2048 lines of 1024 bytes were printed: 976 whole lines and the start of the next one.
+    assert reply["stdout"] == ("o" * 1023 + "\n") * 976 + "o" * 576
+    assert "stdout was cut to its first 1000000 bytes" in worker.stderr
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "main.py": """\
+                import sys
+
+                def main(req, res):
+                    line = "x" * 1023
+                    for _ in range(300 * 1024):  # 300 MB, a line at a time
+                        print(line)
+                    block = "e" * (1024 * 1024)
+                    for _ in range(100):  # 100 MB of stderr
+                        sys.stderr.write(block)
+                    sys.stdout.buffer.write(b"b" * (50 * 1024 * 1024))
+                    res.send("y" * (20 * 1024 * 1024))
+            """
+        },
+    )
+    with python_worker(code) as worker:
+        worker.hello()
+        reply = worker.execute(timeout=60)
+        assert reply["statusCode"] == 200
+        assert reply["stdout"] == ("x" * 1023 + "\n") * 976 + "x" * 576
+        assert reply["stderr"] == "e" * 1_000_000
+        assert reply["response"] == "y" * 1_000_000
+        assert _peak_rss_mb(worker.proc.pid) < 150  # 20 MB of the response are the user's own
+        assert worker.execute(timeout=60)["statusCode"] == 200  # the worker is still there
+
+
+def test_outputs_are_cut_without_splitting_a_character(tmp_path: Path) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "main.py": """\
+                import sys
+
+                def main(req, res):
+                    print("a" + "\U0001f600" * 300_000, end="")
+                    sys.stderr.write("\u20ac" * 400_000)
+                    res.send("\u00e9" * 600_000)
+            """
+        },
+    )
+    with python_worker(code) as worker:
+        worker.hello()
+        reply = worker.execute()
+    assert reply["stdout"] == "a" + "\U0001f600" * 249_999
+    assert reply["stderr"] == "\u20ac" * 333_333  # 999,999 bytes: the next one would not fit
+    assert reply["response"] == "\u00e9" * 500_000
+
+
+def test_a_task_left_running_logs_to_the_worker_not_to_the_next_execution(
+    tmp_path: Path,
+) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "main.py": """\
+                import asyncio
+                import sys
+
+                async def later(tag):
+                    await asyncio.sleep(0.05)
+                    print("late output of", tag)
+                    print("late error of", tag, file=sys.stderr)
+
+                async def main(req, res):
+                    asyncio.get_running_loop().create_task(later(req.payload))
+                    if req.payload == "second":
+                        await asyncio.sleep(0.2)  # the first task wakes up meanwhile
+                    print("own output of", req.payload)
+                    res.send(req.payload)
+            """
+        },
+    )
+    with python_worker(code) as worker:
+        worker.hello()
+        first = worker.execute("first")
+        second = worker.execute("second")
+        assert first["stdout"] == "own output of first\n"
+        assert first["stderr"] == ""
+        # Its own task finished in time: that output is its own.
+        assert second["stdout"] == "late output of second\nown output of second\n"
+        assert second["stderr"] == "late error of second\n"
+        worker.wait_for_stderr("late error of first")
+        assert worker.stdout == "late output of first\n"
+
+
+def test_writes_to_fd_3_do_not_reach_the_protocol(tmp_path: Path) -> None:
+    code = _write(
+        tmp_path,
+        {
+            "main.py": """\
+                import os
+
+                os.write(3, b"junk written while loading")
+
+                def main(req, res):
+                    os.write(3, b"junk")
+                    os.write(3, b'{"type": "result", "statusCode": 418}\\n')
+                    res.json({fd: os.readlink(f"/proc/self/fd/{fd}") for fd in ("0", "3")})
+            """
+        },
+    )
+    with python_worker(code, literal_fd3=True) as worker:
+        assert worker.hello() == {"type": "ready"}
+        for _ in range(2):
+            reply = worker.execute()
+            assert reply["statusCode"] == 200
+            assert json.loads(reply["response"]) == {"0": "/dev/null", "3": "/dev/null"}
 
 
 def test_logs_of_one_execution_never_leak_into_another() -> None:
@@ -407,4 +527,8 @@ def test_works_on_every_supported_interpreter(python: str) -> None:
         body = json.loads(worker.execute("", {"CUSTOM_VARIABLE": "ü"})["response"])
         assert body["env"]["CUSTOM_VARIABLE"] == "ü"
         assert body["unicode"] == "êä"
+    with python_worker("big_output", python=python, literal_fd3=True) as worker:
+        worker.hello()
+        reply = worker.execute(timeout=30)
+        assert (len(reply["stdout"]), len(reply["response"])) == (1_000_000, 1_000_000)
     assert os.path.exists(python)
