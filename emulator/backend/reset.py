@@ -25,6 +25,8 @@ _CLEANUP_WORK = ("reset-", "retire-")
 
 
 Cleanup = Callable[[], Awaitable[None]]
+CLEANUP_DELAY = 0.05
+"""Seconds between the answer to a full reset and the start of its background clean-up."""
 
 
 async def reset_project(ctx: Context, *, keep_functions: bool = False) -> Cleanup:
@@ -52,14 +54,20 @@ async def reset_project(ctx: Context, *, keep_functions: bool = False) -> Cleanu
     logger.info("Reset: the project is empty (%s deployment(s) removed)", len(deployment_ids))
 
     async def cleanup() -> None:
-        ctx.tasks.spawn(_stop_workers(ctx, deployment_ids), name="reset-workers")
-        ctx.tasks.spawn(asyncio.to_thread(_empty, trash), name="reset-trash")
+        ctx.tasks.spawn(_clean_up(ctx, deployment_ids, trash), name="reset-cleanup")
 
     return cleanup
 
 
 async def _nothing() -> None:
     pass
+
+
+async def _clean_up(ctx: Context, deployment_ids: list[str], trash: Path) -> None:
+    # A short pause first: the client that asked for the reset (often in this very process,
+    # under the same GIL) gets its answer and goes on before the kills and deletes start.
+    await asyncio.sleep(CLEANUP_DELAY)
+    await asyncio.gather(_stop_workers(ctx, deployment_ids), asyncio.to_thread(_empty, trash))
 
 
 async def _stop_workers(ctx: Context, deployment_ids: list[str]) -> None:
