@@ -23,11 +23,6 @@ MAX_CHAIN_EXECUTIONS = 100
 """Event-triggered executions one root event may set off in all, fan-out included."""
 
 
-_FUNCTION_CHANGES = frozenset(
-    f"functions.[functionId].{action}" for action in ("create", "update", "delete")
-)
-
-
 class Dispatcher:
     """Listens to every emitted event and runs its subscribers, disabled functions included."""
 
@@ -53,7 +48,7 @@ class Dispatcher:
         return await self.dispatch(Emitted(pattern, params, payload))
 
     def _on_emit(self, event: Emitted) -> None:
-        if event.pattern in _FUNCTION_CHANGES:  # a function's `events` may have changed
+        if event.pattern in events.FUNCTION_CHANGES:  # a function's `events` may have changed
             self._subscribed = None
             self._version += 1
         elif self._subscribed is not None and self._subscribed.isdisjoint(

@@ -222,3 +222,10 @@ def _is_resource(level: object) -> bool:
 
 def _truthy(text: str) -> bool:
     return text not in ("", "0")
+
+
+FUNCTION_CHANGES = frozenset(
+    f"functions.[functionId].{action}" for action in ("create", "update", "delete")
+)
+"""The patterns emitted when a function is created, updated or deleted (its `events` or
+`schedule` may have changed)."""

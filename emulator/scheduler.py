@@ -12,15 +12,13 @@ from emulator.backend.context import Context, Emitted
 from emulator.backend.executions import Started, run_schedule
 from emulator.backend.functions import get_function, recompute_schedules, scheduled_functions
 from emulator.errors import AppwriteException, FunctionNotFound
+from emulator.events import FUNCTION_CHANGES
 from emulator.models import Execution, Function
 
 logger = logging.getLogger("emulator.scheduler")
 
 MAX_SLEEP = 60.0
 """Seconds between checks at most, so a jump of the wall clock is noticed."""
-_SCHEDULE_CHANGES = frozenset(
-    f"functions.[functionId].{action}" for action in ("create", "update", "delete")
-)
 
 
 class Scheduler:
@@ -74,7 +72,7 @@ class Scheduler:
         return self.ctx.clock(), finished
 
     def _on_emit(self, event: Emitted) -> None:
-        if event.pattern in _SCHEDULE_CHANGES:
+        if event.pattern in FUNCTION_CHANGES:
             self._wake.set()
 
     async def _loop(self) -> None:
