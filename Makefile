@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/ruff format --check emulator tests benchmarks
 	$(BIN)/mypy
 
-# The official Node SDK that the end-to-end tests drive (skipped when npm is missing).
+# node-appwrite@9.0.0 and appwrite-cli@2.0.2, which the end-to-end tests drive (skipped without npm).
 node-sdk:
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix tests/e2e/node --no-audit --no-fund --silent; \
