@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulator.testing import AppwriteEmulator
+
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-secret-key"
 
@@ -110,3 +112,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[AppwriteEmulator]:
+    """One in-process emulator (emulator.testing) for a test module."""
+    with AppwriteEmulator() as emulator:
+        yield emulator

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -56,12 +55,6 @@ def descendants(pid: int) -> set[int]:
 def count(execution: dict[str, object]) -> int:
     assert execution["statusCode"] == 200, execution
     return int(json.loads(str(execution["response"]))["count"])
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[AppwriteEmulator]:
-    with AppwriteEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(autouse=True)

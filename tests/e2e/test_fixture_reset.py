@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,12 +13,6 @@ from emulator.testing import AppwriteEmulator, EmulatorError
 from tests.conftest import assert_appwrite_error
 from tests.e2e.test_fixture import COUNTER, SLEEP, count, descendants
 from tests.support import wait_for
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[AppwriteEmulator]:
-    with AppwriteEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from worker_client import node_executable, node_worker
+    from worker_client import node_executable, node_worker, peak_rss_mb
 except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import node_executable, node_worker
+    from tests.unit.worker_client import node_executable, node_worker, peak_rss_mb
 
 pytestmark = pytest.mark.skipif(node_executable() is None, reason="node is not on PATH")
 
@@ -356,11 +356,6 @@ def test_big_output_is_cut_to_one_million_bytes_by_the_worker() -> None:
     assert "stdout was cut to its first 1000000 bytes" in worker.stderr
 
 
-def _peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -> None:
     code = _write(
@@ -384,7 +379,7 @@ def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -
         assert reply["stdout"] == ("x" * 1023 + "\n") * 976 + "x" * 576
         assert reply["stderr"] == "e" * 1_000_000
         assert reply["response"] == "y" * 1_000_000
-        assert _peak_rss_mb(worker.proc.pid) < 150
+        assert peak_rss_mb(worker.proc.pid) < 150
         assert worker.execute(timeout=60)["statusCode"] == 200  # the worker is still there
 
 

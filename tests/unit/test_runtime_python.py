@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from worker_client import python_worker
+    from worker_client import peak_rss_mb, python_worker
 except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import python_worker
+    from tests.unit.worker_client import peak_rss_mb, python_worker
 
 
 def _interpreters() -> list[str]:
@@ -336,11 +336,6 @@ def test_big_output_is_cut_to_one_million_bytes_by_the_worker() -> None:
     assert "stdout was cut to its first 1000000 bytes" in worker.stderr
 
 
-def _peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -> None:
     code = _write(
@@ -368,7 +363,7 @@ def test_hundreds_of_megabytes_of_output_keep_the_worker_small(tmp_path: Path) -
         assert reply["stdout"] == ("x" * 1023 + "\n") * 976 + "x" * 576
         assert reply["stderr"] == "e" * 1_000_000
         assert reply["response"] == "y" * 1_000_000
-        assert _peak_rss_mb(worker.proc.pid) < 150  # 20 MB of the response are the user's own
+        assert peak_rss_mb(worker.proc.pid) < 150  # 20 MB of the response are the user's own
         assert worker.execute(timeout=60)["statusCode"] == 200  # the worker is still there
 
 

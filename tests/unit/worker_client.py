@@ -245,3 +245,9 @@ def node_worker(
     argv = [node, *node_args, str(NODE_WORKER), "--code-dir", str(code_dir)]
     argv += ["--entrypoint", entrypoint]
     return WorkerClient(argv, code_dir, **kwargs)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The highest resident memory of process `pid` so far (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
