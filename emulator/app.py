@@ -21,13 +21,13 @@ from emulator.backend.context import Context
 from emulator.backend.deployments import resume_builds
 from emulator.backend.executions import fail_interrupted
 from emulator.config import Settings
-from emulator.dispatch import Dispatcher
 from emulator.errors import AppwriteException, GeneralRouteNotFound, GeneralUnknown
 from emulator.executor import Executor
-from emulator.runtimes import LocalRuntime, discover
-from emulator.scheduler import Scheduler
+from emulator.executor.discovery import LocalRuntime, discover
+from emulator.project.sync import start_project
 from emulator.store.db import Database
-from emulator.sync import start_project
+from emulator.triggers.dispatch import Dispatcher
+from emulator.triggers.scheduler import Scheduler
 
 logger = logging.getLogger("emulator")
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import uvicorn
 
@@ -157,7 +158,13 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    project_dir = Path(args.project_dir)
+    if not project_dir.is_dir():
+        # A typo must not become a new, empty project: say so and create nothing.
+        problem = "is not a folder" if project_dir.exists() else "does not exist"
+        parser.exit(2, f"appwrite-emulator: error: the project folder {project_dir} {problem}\n")
     configure_logging(args.log_level)
     settings = build_settings(
         args.project_dir,

@@ -20,9 +20,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from emulator.app import create_app
 from emulator.client import ApiClient, EmulatorError
 from emulator.config import Settings, build_settings
-from emulator.packing import pack
-from emulator.project import read_project
-from emulator.runtimes import LocalRuntime, discover
+from emulator.executor.discovery import LocalRuntime, discover
+from emulator.project.config import read_project
+from emulator.project.packing import pack
 from emulator.server import ServerThread, bind
 
 __all__ = ["AppwriteEmulator", "AsyncAppwriteEmulator", "DeploymentFailed", "EmulatorError"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from emulator.packing import pack as pack_folder
+from emulator.project.packing import pack as pack_folder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "functions"
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from emulator.backend.tasks import TaskSet
 from emulator.config import Settings
 from emulator.dates import utc_now
 from emulator.executor import Executor
-from emulator.runtimes import LocalRuntime
+from emulator.executor.discovery import LocalRuntime
 from emulator.store.db import Database
 from emulator.store.deployments import DeploymentStore
 from emulator.store.executions import ExecutionStore

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.executor.archive import ArchiveError, extract
+from emulator.executor.discovery import LocalRuntime
 from emulator.executor.process import Children, read_pipe
 from emulator.executor.results import OUTPUT_LIMIT, BuildResult, truncate
-from emulator.runtimes import LocalRuntime
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _NODE_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")

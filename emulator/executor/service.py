@@ -15,10 +15,10 @@ from typing import Any
 from emulator.config import worker_environment
 from emulator.executor import process
 from emulator.executor.builds import Builder, build_paths
+from emulator.executor.discovery import LocalRuntime, adapter_path
 from emulator.executor.pool import Pool
 from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
-from emulator.runtimes import ADAPTERS_DIR, LocalRuntime
 
 
 class Executor:
@@ -228,14 +228,14 @@ class Executor:
             raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
         common = ["--code-dir", str(paths.code), "--entrypoint", entrypoint]
         if runtime.language == "python":
-            argv = [runtime.interpreter, "-s", str(ADAPTERS_DIR / "python" / "worker.py"), *common]
+            argv = [runtime.interpreter, "-s", str(adapter_path("python")), *common]
             if paths.deps.is_dir():
                 argv += ["--deps-dir", str(paths.deps)]
         elif runtime.language == "node":
             # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
             heap = max(32, self.memory_mb * 3 // 4)
             argv = [runtime.interpreter, f"--max-old-space-size={heap}"]
-            argv += [str(ADAPTERS_DIR / "node" / "worker.js"), *common]
+            argv += [str(adapter_path("node")), *common]
         else:
             raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
         return WorkerSpec(

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.runtimes import discover
+from emulator.executor.discovery import discover
 from tests.http.conftest import KEY_HEADERS
 
 

@@ -48,6 +48,29 @@ def test_bad_flags_exit_2_with_a_message(
     assert "error:" in capsys.readouterr().err
 
 
+def test_a_project_folder_that_does_not_exist_is_refused_and_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "sample_functoins"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", str(typo), "--port", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(typo) in err and "does not exist" in err
+    assert not typo.exists()
+
+
+def test_a_file_given_as_the_project_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "appwrite.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", str(tmp_path / "appwrite.json"), "--port", "0"])
+    assert exit_info.value.code == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / ".appwrite-emulator").exists()
+
+
 def test_python_dash_m_is_the_same_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "emulator", "serve", "--help"], capture_output=True, text=True

@@ -14,12 +14,12 @@ from emulator.backend.context import Chain, Context, Emitted
 from emulator.backend.deployments import create_deployment
 from emulator.backend.functions import create_function
 from emulator.config import Settings
-from emulator.dispatch import MAX_CHAIN_EXECUTIONS, MAX_DEPTH, Dispatcher
+from emulator.executor.discovery import LocalRuntime
 from emulator.executor.results import BuildResult, ExecutionResult
 from emulator.models import Runtime
 from emulator.phpjson import php_json
-from emulator.runtimes import LocalRuntime
 from emulator.store.db import Database
+from emulator.triggers.dispatch import MAX_CHAIN_EXECUTIONS, MAX_DEPTH, Dispatcher
 
 PYTHON = LocalRuntime(
     runtime=Runtime("python-3.9", "Python", "3.9", "", "", "", ()),

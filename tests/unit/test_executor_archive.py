@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from emulator.catalog import CATALOGUE
 from emulator.executor import Executor
 from emulator.executor.archive import ArchiveError, extract
-from emulator.runtimes import CATALOGUE, LocalRuntime
+from emulator.executor.discovery import LocalRuntime
 
 LIMITS = {"max_archive_bytes": 1_000_000, "max_extracted_bytes": 1_000_000}
 

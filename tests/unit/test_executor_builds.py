@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from emulator.catalog import CATALOGUE
 from emulator.executor import Executor
-from emulator.runtimes import CATALOGUE, LocalRuntime
+from emulator.executor.discovery import LocalRuntime
 
 pytestmark = pytest.mark.anyio
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
+from emulator.catalog import CATALOGUE
 from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
+from emulator.executor.discovery import LocalRuntime
 from emulator.executor.results import truncate
 from emulator.executor.workers import MAX_REPLY_LINE
-from emulator.runtimes import CATALOGUE, LocalRuntime
 
 pytestmark = pytest.mark.anyio
 
@@ -589,7 +590,8 @@ import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from emulator.executor import Executor
-from emulator.runtimes import CATALOGUE, LocalRuntime
+from emulator.catalog import CATALOGUE
+from emulator.executor.discovery import LocalRuntime
 
 async def main():
     tmp = Path({tmp!r})

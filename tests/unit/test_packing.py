@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emulator.executor.archive import extract
-from emulator.packing import FolderFilter, IgnoreRules, is_editor_temp, pack
+from emulator.project.packing import FolderFilter, IgnoreRules, is_editor_temp, pack
 
 
 def names(archive: bytes) -> list[str]:

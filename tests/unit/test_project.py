@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from emulator.project import read_project
+from emulator.project.config import read_project
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIMES = ["python-3.9", "node-18.0"]

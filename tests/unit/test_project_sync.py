@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 
 from emulator.app import create_app
 from emulator.config import Settings, build_settings
-from emulator.deployer import Trigger
-from emulator.sync import ProjectSession
+from emulator.project.deployer import Trigger
+from emulator.project.sync import ProjectSession
 from tests.support import wait_for
 
 KEY = "sync-key"

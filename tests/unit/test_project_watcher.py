@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from emulator.project import ProjectFunction
-from emulator.watcher import Watcher
+from emulator.project.config import ProjectFunction
+from emulator.project.watcher import Watcher
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from emulator.backend.executions import list_executions
 from emulator.backend.functions import create_function, get_function, update_function
 from emulator.config import Settings
 from emulator.queries import EXECUTIONS_SCHEMA, parse_queries
-from emulator.scheduler import Scheduler
+from emulator.triggers.scheduler import Scheduler
 from tests.unit.test_events_dispatch import add_function, run
 
 NO_QUERY = parse_queries([], EXECUTIONS_SCHEMA)

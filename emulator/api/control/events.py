@@ -7,8 +7,8 @@ from starlette.routing import BaseRoute, Route
 
 from emulator.api.endpoint import Call, JSONResponse, endpoint
 from emulator.api.params import Param
-from emulator.dispatch import Dispatcher
 from emulator.errors import GeneralArgumentInvalid
+from emulator.triggers.dispatch import Dispatcher
 from emulator.validators import EventName
 
 

@@ -12,7 +12,7 @@ from emulator.api.functions import FUNCTION_ID
 from emulator.api.params import Param
 from emulator.backend.executions import run_schedule_now
 from emulator.dates import format_datetime
-from emulator.scheduler import Scheduler
+from emulator.triggers.scheduler import Scheduler
 
 MAX_ADVANCE = 10 * 365 * 24 * 3600
 

@@ -17,8 +17,8 @@ from emulator.backend.context import Context
 from emulator.backend.deployments import create_deployment, get_deployment
 from emulator.errors import AppwriteException
 from emulator.models import Deployment, Function
-from emulator.packing import pack
-from emulator.project import ProjectFunction
+from emulator.project.config import ProjectFunction
+from emulator.project.packing import pack
 
 log = logging.getLogger("emulator.dev")
 

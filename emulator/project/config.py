@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.runtimes import CATALOGUE
+from emulator.catalog import CATALOGUE
 from emulator.validators import (
     ArrayList,
     Boolean,

@@ -15,8 +15,8 @@ from typing import Any
 
 import watchfiles
 
-from emulator.packing import FolderFilter
-from emulator.project import ProjectFunction
+from emulator.project.config import ProjectFunction
+from emulator.project.packing import FolderFilter
 
 log = logging.getLogger("emulator.dev")
 

@@ -11,11 +11,11 @@ from typing import TypeVar
 from emulator.backend import functions as functions_backend
 from emulator.backend import variables as variables_backend
 from emulator.backend.context import Context
-from emulator.deployer import Deployer
 from emulator.errors import AppwriteException, FunctionNotFound
 from emulator.models import Function
-from emulator.project import Project, ProjectFunction, read_project
-from emulator.watcher import Watcher
+from emulator.project.config import Project, ProjectFunction, read_project
+from emulator.project.deployer import Deployer
+from emulator.project.watcher import Watcher
 
 log = logging.getLogger("emulator.dev")
 T = TypeVar("T")

@@ -1,6 +1,5 @@
-"""Appwrite 1.3's runtime catalogue and the local interpreter that serves each runtime ID.
-
-Only languages with an adapter under `runtimes/` and an interpreter on this machine are offered.
+"""Which of 1.3's runtimes this machine can run: the adapter shipped with the package and a local
+interpreter for its language; the runtime ID maps to that interpreter.
 """
 
 from __future__ import annotations
@@ -11,54 +10,28 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
+from emulator.catalog import CATALOGUE, language_of
 from emulator.models import Runtime
 
-BOTH = ("x86", "arm")
 
-# (key, name, version, base, image tag, supports), in php-runtimes 0.11.1 declaration order.
-_CATALOGUE: tuple[tuple[str, str, str, str, str, tuple[str, ...]], ...] = (
-    ("node", "Node.js", "14.5", "node:14.5-alpine", "14.5", BOTH),
-    ("node", "Node.js", "16.0", "node:16-alpine", "16.0", BOTH),
-    ("node", "Node.js", "18.0", "node:18-alpine", "18.0", BOTH),
-    ("php", "PHP", "8.0", "php:8.0-cli-alpine", "8.0", BOTH),
-    ("php", "PHP", "8.1", "php:8.1-cli-alpine", "8.1", BOTH),
-    ("ruby", "Ruby", "3.0", "ruby:3.0-alpine", "3.0", BOTH),
-    ("ruby", "Ruby", "3.1", "ruby:3.1-alpine", "3.1", BOTH),
-    ("python", "Python", "3.8", "python:3.8-alpine", "3.8", BOTH),
-    ("python", "Python", "3.9", "python:3.9-alpine", "3.9", BOTH),
-    ("python", "Python", "3.10", "python:3.10-alpine", "3.10", BOTH),
-    ("deno", "Deno", "1.21", "denoland/deno:alpine-1.21.3", "1.21", ("x86",)),
-    ("deno", "Deno", "1.24", "denoland/deno:alpine-1.24.3", "1.24", ("x86",)),
-    ("dart", "Dart", "2.15", "dart:2.15", "2.15", BOTH),
-    ("dart", "Dart", "2.16", "dart:2.16", "2.16", BOTH),
-    ("dart", "Dart", "2.17", "dart:2.17", "2.17", BOTH),
-    ("dotnet", ".NET", "3.1", "mcr.microsoft.com/dotnet/sdk:3.1", "3.1", BOTH),
-    ("dotnet", ".NET", "6.0", "mcr.microsoft.com/dotnet/sdk:6.0-alpine", "6.0", BOTH),
-    ("java", "Java", "8.0", "openjdk/8-jdk-slim", "8.0", BOTH),
-    ("java", "Java", "11.0", "openjdk/11-jdk-slim", "11.0", BOTH),
-    ("java", "Java", "17.0", "openjdk/17-jdk-slim", "17.0", BOTH),
-    ("java", "Java", "18.0", "openjdk/18-jdk-slim", "18.0", BOTH),
-    ("swift", "Swift", "5.5", "swiftarm/swift:5.5.2-focal-multi-arch", "5.5", BOTH),
-    ("kotlin", "Kotlin", "1.6", "openjdk/17-jdk-slim", "1.6", BOTH),
-    ("cpp", "C++", "17.0", "alpine:3.15", "17", BOTH),
-)
+def adapters_dir() -> Path:
+    """The folder of the language adapters (`runtimes/` in the source tree), found through the
+    package `emulator.adapters` that carries them: in a checkout, an installed wheel or the binary.
+    """
+    return Path(str(files("emulator.adapters")))
 
-CATALOGUE: tuple[Runtime, ...] = tuple(
-    Runtime(
-        id=f"{key}-{version}",
-        name=name,
-        version=version,
-        base=base,
-        image=f"openruntimes/{key}:v2-{tag}",
-        logo=f"{key}.png",
-        supports=supports,
-    )
-    for key, name, version, base, tag, supports in _CATALOGUE
-)
 
-ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "runtimes"
+ADAPTERS_DIR = adapters_dir()
+
+ADAPTER_FILES = {"python": "python/worker.py", "node": "node/worker.js"}
+"""The worker program of each language, relative to `ADAPTERS_DIR`."""
+
+
+def adapter_path(language: str) -> Path:
+    return ADAPTERS_DIR / ADAPTER_FILES[language]
 
 
 @dataclass(frozen=True)
@@ -100,7 +73,9 @@ def _python_for(version: str) -> str | None:
         )
         if candidates:
             return str(candidates[-1])
-    return _which(f"python{version}") or _which("python3") or sys.executable
+    # A frozen emulator (the one-file binary) is no Python interpreter for users' code.
+    own = None if getattr(sys, "frozen", False) else sys.executable
+    return _which(f"python{version}") or _which("python3") or own
 
 
 def _language_interpreters() -> dict[str, str | None]:
@@ -125,8 +100,8 @@ def discover(allow_list: tuple[str, ...] = ()) -> dict[str, LocalRuntime]:
     for runtime in CATALOGUE:
         if arch not in runtime.supports or (allow_list and runtime.id not in allow_list):
             continue
-        language = runtime.id.split("-")[0]
-        if not (ADAPTERS_DIR / language).is_dir():
+        language = language_of(runtime.id)
+        if language not in ADAPTER_FILES or not adapter_path(language).is_file():
             continue
         interpreter: str | None
         if language == "python":
