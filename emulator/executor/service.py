@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from emulator.config import worker_environment
-from emulator.executor import process
+from emulator.executor import process, sandbox
 from emulator.executor.builds import Builder, build_paths
-from emulator.executor.discovery import LocalRuntime, adapter_path
+from emulator.executor.discovery import ADAPTER_FILES, LocalRuntime, adapter_path
 from emulator.executor.pool import Pool
-from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
+from emulator.executor.results import (
+    TIMEOUT_MESSAGE,
+    BuildResult,
+    ExecutionResult,
+    truncate,
+    well_formed,
+)
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
 
 
@@ -66,13 +72,11 @@ class Executor:
 
     async def start(self) -> None:
         """Probe process isolation once and start the reaper of idle workers."""
-        prefix = await asyncio.to_thread(process.isolation_prefix)
-        self.log.info(
-            "executor: workers run %s",
-            "in their own PID namespace"
-            if prefix
-            else "in their own process group (no PID namespace)",
-        )
+        protections = await asyncio.to_thread(sandbox.probe)
+        if protections.missing():
+            self.log.warning("executor: %s", sandbox.describe(protections))
+        else:
+            self.log.info("executor: %s", sandbox.describe(protections))
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever(), name="executor-reaper")
 
@@ -227,17 +231,23 @@ class Executor:
         if not paths.code.is_dir():
             raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
         common = ["--code-dir", str(paths.code), "--entrypoint", entrypoint]
+        if runtime.language not in ADAPTER_FILES:
+            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
+        adapter = str(adapter_path(runtime.language))
+        build = [str(paths.code), *([str(paths.deps)] if paths.deps.is_dir() else [])]
+        argv = list(
+            sandbox.worker_prefix(
+                sandbox.probe(), interpreter=runtime.interpreter, adapter=adapter, build=build
+            )
+        )
         if runtime.language == "python":
-            argv = [runtime.interpreter, "-s", str(adapter_path("python")), *common]
+            argv += [runtime.interpreter, "-s", adapter, *common]
             if paths.deps.is_dir():
                 argv += ["--deps-dir", str(paths.deps)]
         elif runtime.language == "node":
             # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
             heap = max(32, self.memory_mb * 3 // 4)
-            argv = [runtime.interpreter, f"--max-old-space-size={heap}"]
-            argv += [str(adapter_path("node")), *common]
-        else:
-            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
+            argv += [runtime.interpreter, f"--max-old-space-size={heap}", adapter, *common]
         return WorkerSpec(
             deployment_id=deployment_id,
             argv=tuple(argv),
@@ -271,6 +281,6 @@ def _result(reply: Mapping[str, Any], duration: float) -> ExecutionResult:
 
     def text(key: str) -> str:
         value = reply.get(key, "")
-        return truncate(value if isinstance(value, str) else json.dumps(value))
+        return truncate(well_formed(value if isinstance(value, str) else json.dumps(value)))
 
     return ExecutionResult(status, text("response"), text("stdout"), text("stderr"), duration)
