@@ -301,7 +301,8 @@ class Children:
         cgroups = sandbox.probe().cgroups
         cgroup = None
         if memory_mb and cgroups is not None:
-            cgroup = cgroups.new(f"worker-{next(_CGROUP_NUMBERS)}", memory_mb * 1024 * 1024)
+            limit = sandbox.cgroup_limit_bytes(memory_mb)
+            cgroup = cgroups.new(f"worker-{next(_CGROUP_NUMBERS)}", limit)
         try:
             child = spawn(
                 argv, cwd=cwd, env=env, memory_mb=memory_mb, reply_pipe=reply_pipe, cgroup=cgroup

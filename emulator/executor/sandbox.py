@@ -211,6 +211,17 @@ def worker_prefix(
     return tuple(_init_argv(protections.init_python, policy))
 
 
+def cgroup_limit_bytes(memory_mb: int) -> int:
+    """The cgroup cap of a worker whose private memory is capped at `memory_mb` (RLIMIT_DATA).
+
+    A quarter more (at least 64 MB) for what the cgroup counts besides: the sandbox's init, the
+    interpreter's code, page cache. So a plain allocation meets RLIMIT_DATA first (a MemoryError
+    the function sees, or V8's heap limit), and the cgroup stops what RLIMIT_DATA cannot see
+    (shared memory, memory of child processes).
+    """
+    return (memory_mb + max(64, memory_mb // 4)) * 1024 * 1024
+
+
 def exit_code(code: int, sandboxed: bool) -> int:
     """A worker's status as Popen reports it: the init reports a signal N as 128 + N."""
     if sandboxed and 128 < code < 128 + 65:
