@@ -61,7 +61,9 @@ async def add_function(ctx: Context, function_id: str, events: list[str], **kw: 
     enabled = kw.pop("enabled", True)
     await create_function(ctx, function_id, function_id, "python-3.9", [], events, "", 15, enabled)
     code = io.BytesIO(b"not really an archive")
-    await create_deployment(ctx, function_id, "main.py", True, code, "code.tar.gz", None, None)
+    await create_deployment(
+        ctx, function_id, entrypoint="main.py", activate=True, code=code, filename="code.tar.gz"
+    )
     await ctx.tasks.wait_idle()
 
 

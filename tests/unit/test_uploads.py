@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from emulator.api.headers import parse_content_range
 from emulator.backend.uploads import (
     CHUNK_SIZE,
     ContentRange,
     assemble,
-    parse_content_range,
     progress,
-    store_chunk,
+    store_part,
 )
 from emulator.errors import StorageInvalidContentRange
 
@@ -57,7 +57,9 @@ def test_parts_join_in_offset_order_with_either_end_convention(
     offsets = list(range(0, len(data), CHUNK_SIZE))
     # Send the middle chunk last: order of arrival must not matter.
     for offset in [offsets[0], offsets[2], offsets[1]]:
-        store_chunk(tmp_path, offset, io.BytesIO(data[offset : offset + CHUNK_SIZE]))
+        last = len(data) if last_end_is_size else len(data) - 1
+        part = ContentRange(offset, min(offset + CHUNK_SIZE - 1, last), len(data))
+        store_part(tmp_path, part, io.BytesIO(data[offset : offset + CHUNK_SIZE]))
     state = progress(tmp_path, len(data))
     assert state.chunks_total == 3 and state.chunks_uploaded == 3 and state.complete
     target = tmp_path / "code.tar.gz"
@@ -66,6 +68,7 @@ def test_parts_join_in_offset_order_with_either_end_convention(
 
 
 def test_incomplete_upload(tmp_path: Path) -> None:
-    store_chunk(tmp_path, 0, io.BytesIO(b"x" * CHUNK_SIZE))
+    part = ContentRange(0, CHUNK_SIZE - 1, CHUNK_SIZE * 2 + 1)
+    store_part(tmp_path, part, io.BytesIO(b"x" * CHUNK_SIZE))
     state = progress(tmp_path, CHUNK_SIZE * 2 + 1)
     assert (state.chunks_total, state.chunks_uploaded, state.complete) == (3, 1, False)
