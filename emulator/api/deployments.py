@@ -1,4 +1,4 @@
-"""HTTP handlers of the deployment and build operations (spec 4.7–4.12)."""
+"""HTTP handlers of the deployment and build operations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deployments and builds (spec 4.7–4.12, 6): uploads, background builds, activation."""
+"""Deployments and builds: uploads, background builds, activation."""
 
 from __future__ import annotations
 
