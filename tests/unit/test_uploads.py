@@ -14,9 +14,10 @@ from emulator.backend.uploads import (
     ContentRange,
     assemble,
     progress,
+    store_file,
     store_part,
 )
-from emulator.errors import StorageInvalidContentRange
+from emulator.errors import StorageInvalidContentRange, StorageInvalidFileSize
 
 
 @pytest.mark.parametrize(
@@ -72,3 +73,22 @@ def test_incomplete_upload(tmp_path: Path) -> None:
     store_part(tmp_path, part, io.BytesIO(b"x" * CHUNK_SIZE))
     state = progress(tmp_path, CHUNK_SIZE * 2 + 1)
     assert (state.chunks_total, state.chunks_uploaded, state.complete) == (3, 1, False)
+
+
+@pytest.mark.parametrize("resent", [b"y" * 99, b"y" * 101])
+def test_a_refused_part_leaves_the_one_kept_at_its_offset(tmp_path: Path, resent: bytes) -> None:
+    part = ContentRange(0, 99, 300)
+    store_part(tmp_path, part, io.BytesIO(b"x" * 100))
+    with pytest.raises(StorageInvalidContentRange):
+        store_part(tmp_path, part, io.BytesIO(resent))
+    assert [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] == [b"x" * 100]
+    store_part(tmp_path, part, io.BytesIO(b"z" * 100))  # sent again whole: replaces it
+    assert [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] == [b"z" * 100]
+
+
+def test_a_whole_file_over_the_limit_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "upload"
+    with pytest.raises(StorageInvalidFileSize):
+        store_file(folder, io.BytesIO(b"x" * 1001), limit=1000)
+    assert not folder.exists()
+    assert store_file(folder, io.BytesIO(b"x" * 1000), limit=1000) == 1000
