@@ -255,6 +255,29 @@ def test_update_replaces_every_field_and_reenables(client: TestClient) -> None:
     assert client.get(f"/v1/functions/{fn['$id']}").json() == updated
 
 
+def test_each_setting_lands_in_its_own_field_on_create_and_update(client: TestClient) -> None:
+    settings = {
+        "name": "First",
+        "execute": ["users"],
+        "events": ["users.*.create"],
+        "schedule": "0 0 1 1 *",
+        "timeout": 20,
+        "enabled": False,
+    }
+    fn = create(client, **settings)
+    assert {key: fn[key] for key in settings} == settings
+    changed = {
+        "name": "Second",
+        "execute": ["any", "guests"],
+        "events": ["users.*.delete", "functions.*.create"],
+        "schedule": "*/5 * * * *",
+        "timeout": 40,
+        "enabled": True,
+    }
+    updated = client.put(f"/v1/functions/{fn['$id']}", json=changed).json()
+    assert {key: updated[key] for key in changed} == changed
+
+
 def test_update_ignores_runtime_and_needs_name(client: TestClient) -> None:
     fn = create(client)
     assert_appwrite_error(
