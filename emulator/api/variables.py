@@ -1,4 +1,4 @@
-"""HTTP handlers of the variable operations (spec 4.16–4.20)."""
+"""HTTP handlers of the variable operations."""
 
 from __future__ import annotations
 

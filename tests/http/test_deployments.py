@@ -1,4 +1,4 @@
-"""Deployments, builds and executions over HTTP: the error paths and the records (spec 4.7–4.15)."""
+"""Deployments, builds and executions over HTTP: the error paths and the records."""
 
 from __future__ import annotations
 

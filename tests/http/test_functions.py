@@ -519,7 +519,7 @@ def test_everything_survives_a_restart(settings: Settings) -> None:
 
 
 def test_bare_repeated_queries_param_is_a_500_as_in_13(client: TestClient) -> None:
-    # `queries=a` (no brackets) reaches 1.3's handler as a string, which it cannot use (spec 13.13).
+    # `queries=a` (no brackets) reaches 1.3's handler as a string, which it cannot use.
     assert_appwrite_error(
         client.get("/v1/functions?queries=limit(1)"), 500, "general_unknown", "Server Error"
     )
