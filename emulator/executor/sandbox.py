@@ -91,6 +91,8 @@ class Protections:
             off.append("no Python to run the sandbox's init (no Landlock, orphans are not reaped)")
         elif not self.landlock_abi:
             off.append("no Landlock (functions can read every file the emulator can)")
+        elif self.landlock_abi < 4:
+            off.append("Landlock without network rules (functions can listen on TCP ports)")
         if self.cgroups is None:
             off.append("no writable memory cgroup (the memory cap covers private memory only)")
         return off

@@ -361,6 +361,8 @@ def test_missing_protections_are_named() -> None:
     assert any("Landlock" in m or "init" in m for m in missing)
     assert any("cgroup" in m for m in missing)
     assert sandbox.describe(bare).startswith("sandbox protections off on this machine")
+    old_kernel = sandbox.Protections(("unshare",), True, True, 3, "python3", None)
+    assert any("listen on TCP" in m for m in old_kernel.missing())
 
 
 LONE_SURROGATES = {
