@@ -19,8 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO
 
-REPLY_FD = 3
-"""The descriptor on which a worker writes its protocol replies (runtimes/README.md)."""
+from emulator.executor.protocol import REPLY_FD
 
 _PR_SET_PDEATHSIG = 1
 

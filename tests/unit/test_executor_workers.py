@@ -26,7 +26,7 @@ from emulator.catalog import CATALOGUE
 from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
 from emulator.executor.discovery import LocalRuntime
 from emulator.executor.results import truncate
-from emulator.executor.workers import MAX_REPLY_LINE
+from emulator.executor.protocol import MAX_REPLY_LINE
 
 pytestmark = pytest.mark.anyio
 
