@@ -161,7 +161,7 @@ class ProtocolError(Exception):
         )
 
 
-def decode_reply(line: bytes) -> Reply:
+def decode_reply(line: bytes | bytearray) -> Reply:
     """One reply line (without its newline) as a typed message.
 
     A line that is a JSON object is never a protocol break: an unknown `type` is `Unknown`, and a
@@ -233,7 +233,7 @@ class ReplyReader:
         while (end := buffer.find(b"\n", self._scanned)) >= 0:
             if end > self.max_line:
                 break
-            line = bytes(buffer[:end])
+            line = buffer[:end]
             del buffer[: end + 1]
             self._scanned = 0
             try:
