@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from emulator.executor import sandbox
-
-REPLY_FD = 3
-"""The descriptor on which a worker writes its protocol replies (runtimes/README.md)."""
+from emulator.executor.protocol import REPLY_FD
 
 _PR_SET_PDEATHSIG = 1
 
