@@ -135,6 +135,23 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
         server.stop()
 
 
+def deploy_source(
+    functions: Functions,
+    tmp: Path,
+    function_id: str,
+    runtime: str,
+    entrypoint: str,
+    source: str,
+    **settings: Any,
+) -> None:
+    """Create `function_id` with one source file and deploy it (ready and active on return)."""
+    folder = tmp / function_id
+    folder.mkdir()
+    (folder / entrypoint).write_text(source)
+    functions.create(function_id, function_id, runtime, **settings)
+    deploy(functions, function_id, folder, entrypoint, tmp)
+
+
 def _other_build(server: Server) -> str:
     """The victim's build folder (the one whose code says 'victim')."""
     builds = server.data_dir / "builds"
@@ -152,12 +169,8 @@ def test_a_function_cannot_reach_the_emulators_data_other_functions_or_the_key(
 ) -> None:
     server, functions, tmp = hostile
     entrypoint, source, runtime = ATTACKS[language]
-    folder = tmp / f"attack-{language}"
-    folder.mkdir()
-    (folder / entrypoint).write_text(source)
     function_id = f"attack-{language}"
-    functions.create(function_id, "Attack", runtime)
-    deploy(functions, function_id, folder, entrypoint, tmp)
+    deploy_source(functions, tmp, function_id, runtime, entrypoint, source)
     target = {
         "db": str(server.data_dir / "emulator.sqlite3"),
         "data_dir": str(server.data_dir),
@@ -208,16 +221,13 @@ def _zombies_under(pid: int) -> int:
 @needs_confinement
 def test_orphans_of_user_code_are_reaped(hostile: tuple[Server, Functions, Path]) -> None:
     server, functions, tmp = hostile
-    folder = tmp / "forker"
-    folder.mkdir()
-    (folder / "main.py").write_text(
+    source = (
         "import subprocess\n\ndef main(req, res):\n"
         "    for _ in range(20):\n"
         "        subprocess.run(['sh', '-c', 'sleep 0.3 &'])\n"
         "    res.send('forked')\n"
     )
-    functions.create("forker", "Forker", "python-3.9")
-    deploy(functions, "forker", folder, "main.py", tmp)
+    deploy_source(functions, tmp, "forker", "python-3.9", "main.py", source)
     for _ in range(2):
         assert functions.create_execution("forker")["response"] == "forked"
     time.sleep(1.0)  # every `sleep 0.3` has ended: only an unreaped one would remain
@@ -228,17 +238,14 @@ def test_orphans_of_user_code_are_reaped(hostile: tuple[Server, Functions, Path]
 def test_the_memory_cap_covers_shared_memory(hostile: tuple[Server, Functions, Path]) -> None:
     """1 GB of shared memory written page by page under a 256 MB cap fails that execution only."""
     _, functions, tmp = hostile
-    folder = tmp / "shared-hog"
-    folder.mkdir()
-    (folder / "main.py").write_text(
+    source = (
         "import mmap\n\ndef main(req, res):\n"
         "    area = mmap.mmap(-1, 1 << 30, mmap.MAP_SHARED)\n"
         "    for offset in range(0, 1 << 30, 4096):\n"
         "        area[offset] = 1\n"
         "    res.send('survived')\n"
     )
-    functions.create("shared-hog", "Hog", "python-3.9", timeout=30)
-    deploy(functions, "shared-hog", folder, "main.py", tmp)
+    deploy_source(functions, tmp, "shared-hog", "python-3.9", "main.py", source, timeout=30)
     execution = functions.create_execution("shared-hog")
     assert execution["status"] == "failed" and execution["response"] != "survived"
     assert "memory" in execution["stderr"], execution["stderr"]
@@ -392,11 +399,7 @@ def test_lone_surrogates_in_output_end_the_execution_normally(
     _, functions, tmp = hostile
     entrypoint, runtime, source = LONE_SURROGATES[language]
     function_id = f"surrogate-{language}-{int(run_async)}"
-    folder = tmp / function_id
-    folder.mkdir()
-    (folder / entrypoint).write_text(source)
-    functions.create(function_id, "Surrogates", runtime)
-    deploy(functions, function_id, folder, entrypoint, tmp)
+    deploy_source(functions, tmp, function_id, runtime, entrypoint, source)
     created = functions.create_execution(function_id, "x", run_async)
     execution = wait_for(
         lambda: (
