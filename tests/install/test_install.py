@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from emulator import __version__
@@ -206,3 +207,20 @@ def test_sigterm_stops_it_cleanly_leaving_nothing_in_tmp(
     assert server.client.get("/functions").status_code == 200
     assert server.stop() == 0, server.log()
     assert list(server.tmpdir.iterdir()) == []
+
+
+def test_the_binary_stops_when_its_launcher_is_killed(binary_command: Path, tmp_path: Path) -> None:
+    """`kill -9` of the one-file binary (what `Popen.kill()` sends) must not leave the emulator it
+    unpacked running without a parent, holding the port."""
+    server = serve(binary_command, tmp_path)
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            server.client.get("/health/version", timeout=1)
+        except httpx.HTTPError:
+            break  # nothing listens any more
+        assert time.monotonic() < deadline, "the emulator still answers after its launcher died"
+        time.sleep(0.1)
+    server.client.close()

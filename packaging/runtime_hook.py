@@ -1,0 +1,38 @@
+"""PyInstaller runtime hook, run in the emulator's process before the emulator is imported.
+
+A one-file binary is two processes: the bootloader, which unpacks the bundle into a temporary
+folder, starts the emulator as its child, waits for it and then removes the folder; and the
+emulator. This hook makes the pair behave like one program:
+
+- Child processes get the library search path the user had. The bootloader puts its unpack folder
+  first on LD_LIBRARY_PATH so that the bundled interpreter finds its libraries; the dynamic loader
+  has read it by the time Python runs, so the emulator no longer needs it. Left in place, system
+  programs the emulator starts (node, npm, unshare, a user's python3) would load the bundle's
+  copies of shared libraries instead of their own.
+- The emulator stops when the bootloader dies. The bootloader passes on the signals it can catch,
+  but `kill -9` of it (what `Popen.kill()` and many test harnesses send) would otherwise leave the
+  emulator running without a parent, still holding its port. Linux's parent-death signal turns
+  that into a SIGTERM, which shuts the emulator down cleanly.
+"""
+
+import ctypes
+import os
+import signal
+import sys
+
+_original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
+if _original is None:
+    os.environ.pop("LD_LIBRARY_PATH", None)
+else:
+    os.environ["LD_LIBRARY_PATH"] = _original
+
+_PR_SET_PDEATHSIG = 1
+if sys.platform.startswith("linux"):
+    _launcher = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: nothing more to do
+        pass
+    else:
+        if os.getppid() != _launcher:  # the bootloader died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
