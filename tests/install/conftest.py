@@ -135,15 +135,16 @@ class Served:
         return self.process.returncode
 
 
-def serve(command: Path, folder: Path) -> Served:
-    """Start `command serve` on a free port in a new project folder under `folder`; wait until it
-    answers. TMPDIR is a folder of its own, so what the process leaves there can be seen."""
+def serve(command: Path, folder: Path, *extra: str) -> Served:
+    """Start `command serve` on a free port in a new project folder under `folder`, in a session
+    (and process group) of its own; wait until it answers. TMPDIR is a folder of its own, so what
+    the process leaves there can be seen."""
     project, tmpdir = folder / "project", folder / "tmp"
     project.mkdir()
     tmpdir.mkdir()
     port = free_port()
     log_path = folder / "server.log"
-    argv = [command, "serve", project, "--port", port, "--api-key", API_KEY, "--no-watch"]
+    argv = [command, "serve", project, "--port", port, "--api-key", API_KEY, "--no-watch", *extra]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [str(a) for a in argv],
@@ -152,6 +153,7 @@ def serve(command: Path, folder: Path) -> Served:
             stderr=subprocess.STDOUT,
             text=True,
             env=clean_env(TMPDIR=str(tmpdir)),
+            start_new_session=True,
         )
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}/v1",

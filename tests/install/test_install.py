@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
 import time
@@ -207,6 +208,19 @@ def test_sigterm_stops_it_cleanly_leaving_nothing_in_tmp(
     assert server.client.get("/functions").status_code == 200
     assert server.stop() == 0, server.log()
     assert list(server.tmpdir.iterdir()) == []
+
+
+def test_ctrl_c_shuts_it_down_cleanly(emulator_command: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to every process of the foreground group: the app's own
+    shutdown runs (uvicorn takes a second SIGINT as "quit now" and would skip it)."""
+    server = serve(emulator_command, tmp_path, "--log-level", "info")
+    try:
+        os.killpg(server.process.pid, signal.SIGINT)
+        assert server.process.wait(timeout=20) == 0, server.log()
+    finally:
+        server.stop()
+    assert "Application shutdown complete." in server.log()
+    assert "Traceback" not in server.log()
 
 
 def test_the_binary_stops_when_its_launcher_is_killed(binary_command: Path, tmp_path: Path) -> None:
