@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "install-test-key"
 PROJECT_ID = "emulator"  # the default without an appwrite.json
 
-# Left out of the copy the wheel is built from: what a fresh clone does not have.
-_NOT_IN_A_CLONE = {"build", "dist"}
+# Left out of the copy the wheel is built from: build output (setuptools would reuse a stale
+# build/lib), virtualenvs, .git and caches at the top; installed or generated files anywhere.
+_BUILD_OUTPUT = {"build", "dist"}
 _NEVER_COPIED = shutil.ignore_patterns(
     "node_modules", "__pycache__", "*.egg-info", ".appwrite-emulator"
 )
@@ -60,7 +61,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def _copy_ignore(folder: str, names: list[str]) -> set[str]:
     ignored = set(_NEVER_COPIED(folder, names))
     if Path(folder) == ROOT:
-        ignored |= {n for n in names if n.startswith(".") or n in _NOT_IN_A_CLONE}
+        ignored |= {n for n in names if n.startswith(".") or n in _BUILD_OUTPUT}
     return ignored
 
 
