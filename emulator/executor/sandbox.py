@@ -120,7 +120,9 @@ def _init_python() -> str | None:
 
 def _runs(argv: list[str]) -> bool:
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, cwd="/"
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0

@@ -238,3 +238,26 @@ def test_the_binary_stops_when_its_launcher_is_killed(binary_command: Path, tmp_
         assert time.monotonic() < deadline, "the emulator still answers after its launcher died"
         time.sleep(0.1)
     server.client.close()
+
+
+SNOOP = """\
+def main(req, res):
+    try:
+        with open(req.payload, "rb") as handle:
+            handle.read(16)
+    except OSError as exc:
+        return res.send("denied: " + type(exc).__name__)
+    return res.send("read it")
+"""
+
+
+def test_functions_run_in_the_sandbox(served: Served) -> None:
+    """The installed emulator (wheel or binary) confines functions as the checkout does: the
+    sandbox's init ships with it, and a function cannot read the emulator's database."""
+    assert "sandbox protections off" not in served.log()
+    deploy(served, "snoop", runtime_of("python"), "main.py", tar_gz({"main.py": SNOOP.encode()}))
+    database = served.tmpdir.parent / "project" / ".appwrite-emulator" / "emulator.sqlite3"
+    assert database.is_file()
+    response = served.client.post("/functions/snoop/executions", json={"data": str(database)})
+    assert response.status_code == 201, response.text
+    assert response.json()["response"].startswith("denied"), response.json()
