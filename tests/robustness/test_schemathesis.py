@@ -4,9 +4,9 @@
 Half the generated IDs are swapped for those of a real function, variable, deployment, build and
 execution (made before the run; never for a DELETE), so that the calls reach past the 404s.
 
-No answer may be a 5xx, except the 500 1.3 itself gives for a bare `queries=...` parameter (the
-OpenAPI file describes `queries` that way, but 1.3 only reads `queries[]=`: the README's "Where the
-emulator knowingly differs" keeps that quirk). Every error is Appwrite's error body.
+No answer may be a 5xx, except the 500 1.3 itself gives for a bare `queries=...` parameter: the
+OpenAPI file describes `queries` that way, but 1.3 only reads `queries[]=` and fails on a string,
+and the emulator keeps that answer. Every error is Appwrite's error body.
 """
 
 from __future__ import annotations
