@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import control, deployments, executions, functions, health, runtimes, variables
 from emulator.api.endpoint import JSONResponse
+from emulator.api.limits import BodyLimit
+from emulator.api.origins import origin_allowed
 from emulator.api.ratelimit import RateLimiter
 from emulator.backend.context import Context
 from emulator.backend.deployments import resume_builds
@@ -48,11 +50,12 @@ PASS_THROUGH = {400, 401, 402, 403, 404, 409, 412, 416, 429, 501, 503}
 
 
 class AppwriteHeaders:
-    """Every response gets Appwrite's headers and CORS for any origin (DECISIONS #14); `OPTIONS`
-    is answered 204; a trailing slash is ignored."""
+    """Every response gets Appwrite's headers, with CORS for the allowed origins (README
+    "Browsers and CORS"); `OPTIONS` is answered 204; a trailing slash is ignored."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, cors_origins: Collection[str] = ()) -> None:
         self.app = app
+        self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,12 +64,18 @@ class AppwriteHeaders:
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
-        origin = Headers(scope=scope).get("origin", "*")
+        origin = Headers(scope=scope).get("origin")
+        # No Origin: not a browser, nothing to protect. A browser origin is reflected only when
+        # allowed; for any other, the browser keeps the answer from the page.
+        allow = (
+            "*" if origin is None else origin if origin_allowed(origin, self.cors_origins) else ""
+        )
 
         def decorate(headers: MutableHeaders) -> None:
             headers["Server"] = "Appwrite"
             headers["X-Content-Type-Options"] = "nosniff"
-            headers["Access-Control-Allow-Origin"] = origin
+            if allow:
+                headers["Access-Control-Allow-Origin"] = allow
             headers["Access-Control-Allow-Credentials"] = "true"
             headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
             headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
@@ -192,5 +201,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
-    app.add_middleware(AppwriteHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_size)
+    app.add_middleware(AppwriteHeaders, cors_origins=settings.cors_origins)  # outermost
     return app

@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import uvicorn
-
 from emulator import __version__
 from emulator.app import create_app
-from emulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings, build_settings
-from emulator.server import Server, bind
+from emulator.config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_PORT,
+    Settings,
+    build_settings,
+)
+from emulator.server import Server, bind, server_config
 
 logger = logging.getLogger("emulator")
 
@@ -98,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
         help="enforce 1.3's limit of 60 executions per minute per IP for callers without the key",
     )
     serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin (scheme://host[:port]) allowed besides localhost, 127.0.0.1 and "
+        "[::1] on any port; repeatable; '*' allows any (default: loopback origins only)",
+    )
+    serve.add_argument(
+        "--max-body-size",
+        type=int,
+        default=DEFAULT_MAX_BODY_SIZE,
+        metavar="BYTES",
+        help=f"largest request body accepted, larger ones get 413 (default: {DEFAULT_MAX_BODY_SIZE})",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -134,8 +153,13 @@ def serve(settings: Settings, log_level: str = "info") -> int:
     app = create_app(settings)
     # Requests still running 2 s after Ctrl-C/SIGTERM are cancelled (their executions are
     # recorded as failed), so a long function never holds the shutdown up.
-    config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+    config = server_config(
+        app,
+        max_header_size=settings.max_header_size,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     server = Server(config, on_started=lambda: print(banner(settings), flush=True))
     server.run(sockets=[sock])
@@ -179,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         worker_idle_timeout=args.worker_idle_timeout,
         worker_memory_mb=args.worker_memory,
         rate_limit=args.rate_limit,
+        cors_origins=tuple(args.cors_origin),
+        max_body_size=args.max_body_size,
     )
     return serve(settings, args.log_level)
 

@@ -21,6 +21,10 @@ PROJECT_ENV = "APPWRITE_EMULATOR_PROJECT"
 """The pytest plugin's project folder (like `--appwrite-project`)."""
 RESET_ENV = "APPWRITE_EMULATOR_RESET"
 """The pytest plugin's reset between tests (like `--appwrite-reset`)."""
+DEFAULT_MAX_BODY_SIZE = 6 * 1024 * 1024
+"""Largest request body, in bytes: what 1.3's HTTP server accepts (one 5 MiB upload chunk fits)."""
+DEFAULT_MAX_HEADER_SIZE = 64 * 1024
+"""Largest request line plus headers, in bytes (1.3's HTTP server has the same limit)."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,18 @@ class Settings:
     worker_idle_timeout: float = 600.0
     worker_memory_mb: int = 1024
     rate_limit: bool = False
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed besides the loopback ones (`--cors-origin`); `*` allows any."""
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE
     api_key_generated: bool = field(default=False, compare=False)
     worker_env: Mapping[str, str] = field(
         default_factory=lambda: worker_environment({}), compare=False, hash=False
     )
     """The only part of the emulator's environment that builds and workers see."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cors_origins", tuple(map(normalize_origin, self.cors_origins)))
 
     @property
     def database_path(self) -> Path:
@@ -55,6 +66,11 @@ class Settings:
     def endpoint(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}/v1"
+
+
+def normalize_origin(origin: str) -> str:
+    """A browser origin as browsers send it: lower case, without a trailing slash."""
+    return origin.strip().rstrip("/").lower()
 
 
 def worker_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -88,6 +88,36 @@ class GeneralRateLimitExceeded(AppwriteException):
     )
 
 
+class GeneralUnknownOrigin(AppwriteException):
+    type = "general_unknown_origin"
+    code = 403
+    default_message = "Invalid Origin."
+
+    @classmethod
+    def for_host(cls, host: str) -> GeneralUnknownOrigin:
+        return cls(
+            f"Invalid Origin. Register your new client ({host}) as a new Web platform on your "
+            "project console dashboard"
+        )
+
+
+class GeneralRequestBodyTooLarge(AppwriteException):
+    """Answered by the HTTP layer before the request reaches an operation (1.3's HTTP server
+    answers a bare 413 there)."""
+
+    type = "general_request_body_too_large"
+    code = 413
+    default_message = "The request body is too large."
+
+
+class GeneralRequestHeadersTooLarge(AppwriteException):
+    """Answered by the HTTP server itself, before the request reaches the app."""
+
+    type = "general_request_headers_too_large"
+    code = 431
+    default_message = "The request line and headers are too large."
+
+
 class ProjectNotFound(AppwriteException):
     type = "project_not_found"
     code = 404

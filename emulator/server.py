@@ -1,16 +1,25 @@
 """Serving the app with uvicorn on a socket bound here: in the foreground (the CLI) or from a
 background thread with its own event loop (`emulator.testing`).
+
+Both use `server_config`: uvicorn's httptools protocol with a cap on the request line and headers
+(431 past it, see README "Limits"), and no `Server` header of uvicorn's own (the app sends 1.3's).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from emulator.config import DEFAULT_MAX_HEADER_SIZE
+from emulator.errors import GeneralRequestHeadersTooLarge
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -31,6 +40,84 @@ def bind(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+class HeaderLimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing a request whose line and headers pass
+    `max_header_size` bytes with 431 as soon as they do (httptools itself has no limit, and
+    buffers a header value by repeated concatenation: a 50 MB header held up the server ~3 s).
+
+    A request line and headers that arrive whole are measured when parsed; while they are still
+    incomplete, the bytes received so far are counted, which holds the cap to within one read
+    (at most 256 KiB).
+    """
+
+    max_header_size = DEFAULT_MAX_HEADER_SIZE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        in_head_before = self._in_head
+        super().data_received(data)
+        if in_head_before and self._in_head:
+            self._head_bytes += len(data)
+            self._refused = self._head_bytes > self.max_header_size
+        if self._refused and not self.transport.is_closing():
+            self._refuse()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        self._refused = self._refused or size > self.max_header_size
+        if not self._refused:
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+        self._in_head = True
+
+    def _refuse(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # pipelined: the request before it has not been answered yet
+            return
+        error = GeneralRequestHeadersTooLarge(
+            "The request line and headers are larger than the server accepts "
+            f"({self.max_header_size} bytes)."
+        )
+        body = json.dumps(error.to_json()).encode()
+        head = [b"HTTP/1.1 431 Request Header Fields Too Large\r\n"]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"server: Appwrite\r\n",
+            b"content-type: application/json; charset=UTF-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+def server_config(app: ASGIApp, *, max_header_size: int, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for the emulator: `options` plus the header cap and no `Server`
+    header of uvicorn's own."""
+    protocol = type(
+        "HeaderLimitedProtocol", (HeaderLimitedProtocol,), {"max_header_size": max_header_size}
+    )
+    return uvicorn.Config(app, http=protocol, server_header=False, **options)
 
 
 class Server(uvicorn.Server):
@@ -58,11 +145,19 @@ class ServerThread:
     belongs to that loop and is stopped by `stop`. Signals and logging setup are left alone.
     """
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, *, name: str = "appwrite-emulator"):
+    def __init__(
+        self,
+        app: ASGIApp,
+        sock: socket.socket,
+        *,
+        name: str = "appwrite-emulator",
+        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+    ):
         self._app = app
         self._startup_failure = ""
-        config = uvicorn.Config(
+        config = server_config(
             self._serve,
+            max_header_size=max_header_size,
             interface="asgi3",
             lifespan="on",
             access_log=False,

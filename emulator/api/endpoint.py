@@ -1,4 +1,5 @@
-"""The wrapper every API operation goes through: auth, then parameters, then the handler."""
+"""The wrapper every API operation goes through: origin and auth, then parameters, then the
+handler."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.api.auth import Caller, authorize
+from emulator.api.origins import check_origin
 from emulator.api.params import Param, read_params, validate
 from emulator.backend.context import Context
 from emulator.errors import AppwriteException
@@ -60,6 +62,7 @@ def endpoint(
     def wrap(handler: Handler) -> Route:
         async def route(request: Request) -> Response:
             ctx: Context = request.app.state.ctx
+            check_origin(request, ctx.settings)
             caller = authorize(request, ctx.settings, scope)
             limits: dict[str, str] = {}
             if rate_limited:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +40,38 @@ def _value(table: Table, attribute: str, value: Any) -> Any:
     return value
 
 
+_OPERATORS = {
+    "equal": "=",
+    "notEqual": "!=",
+    "lessThan": "<",
+    "lessThanEqual": "<=",
+    "greaterThan": ">",
+    "greaterThanEqual": ">=",
+}
+_AFFIX = frozenset({"startsWith", "endsWith"})  # their SQL uses the value twice
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"  # SQLite reads these back as infinities
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _match(method: str, column: str, value: str) -> str:
+    """The SQL test of one value (an SQL expression) against `column`."""
+    if method in _OPERATORS:
+        return f"{column} {_OPERATORS[method]} {value}"
+    if method == "search":
+        return f"appwrite_search({column}, {value})"
+    if method == "startsWith":
+        return f"substr({column}, 1, length({value})) = {value}"
+    return f"substr({column}, -length({value})) = {value}"  # endsWith
+
+
 def _filter_sql(table: Table, item: Filter) -> tuple[str, list[Any]]:
-    column = table.columns[item.attribute]
+    """One filter as SQL. Several values are OR-ed, like 1.3's MariaDB adapter; they travel as
+    one JSON parameter, so no number of filters and values runs out of SQLite's parameters."""
+    column = f"{table.name}.{table.columns[item.attribute]}"
     values = [_value(table, item.attribute, v) for v in item.values]
     method = item.method
     if method == "isNull":
@@ -48,41 +80,43 @@ def _filter_sql(table: Table, item: Filter) -> tuple[str, list[Any]]:
         return f"{column} IS NOT NULL", []
     if method == "between":
         return f"{column} BETWEEN ? AND ?", values[:2]
-    operators = {
-        "equal": "=",
-        "notEqual": "!=",
-        "lessThan": "<",
-        "lessThanEqual": "<=",
-        "greaterThan": ">",
-        "greaterThanEqual": ">=",
-    }
-    parts: list[str] = []
-    params: list[Any] = []
-    for value in values:
-        if method in operators:
-            parts.append(f"{column} {operators[method]} ?")
-            params.append(value)
-        elif method == "search":
-            parts.append(f"appwrite_search({column}, ?)")
-            params.append(value)
-        elif method == "startsWith":
-            parts.append(f"substr({column}, 1, length(?)) = ?")
-            params += [value, value]
-        elif method == "endsWith":
-            parts.append(f"substr({column}, -length(?)) = ?")
-            params += [value, value]
-    # Like 1.3's MariaDB adapter: several values of one filter are OR-ed.
-    return "(" + " OR ".join(parts or ["0"]) + ")", params
+    if not values:
+        return "0", []
+    if len(values) == 1:
+        return "(" + _match(method, column, "?") + ")", values * (1 + (method in _AFFIX))
+    array = "[" + ",".join(_json_scalar(v) for v in values) + "]"
+    if method == "equal":
+        return f"{column} IN (SELECT value FROM json_each(?))", [array]
+    return f"EXISTS (SELECT 1 FROM json_each(?) WHERE {_match(method, column, 'value')})", [array]
+
+
+def _balanced(parts: Sequence[str], operator: str, empty: str) -> str:
+    """`parts` joined by `operator` as a balanced tree: SQLite limits an expression's depth
+    (1000), which a flat chain of a thousand conditions would reach."""
+    if not parts:
+        return empty
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    left = _balanced(parts[:middle], operator, empty)
+    right = _balanced(parts[middle:], operator, empty)
+    return f"({left} {operator} {right})"
 
 
 def _orders(table: Table, orders: Sequence[Order]) -> list[tuple[str, bool]]:
     """(column, descending) pairs, ending with the insertion sequence as the tie-breaker.
 
-    An empty attribute means the natural (insertion) order in that direction.
+    An empty attribute means the natural (insertion) order in that direction. A column ordered
+    twice keeps its first direction (the second changes nothing), and nothing after `seq` can.
     """
-    pairs = [(table.columns[o.attribute] if o.attribute else "seq", o.descending) for o in orders]
-    if all(column != "seq" for column, _ in pairs):
-        pairs.append(("seq", False))
+    pairs: list[tuple[str, bool]] = []
+    for order in orders:
+        column = table.columns[order.attribute] if order.attribute else "seq"
+        if all(column != seen for seen, _ in pairs):
+            pairs.append((column, order.descending))
+        if column == "seq":
+            return pairs
+    pairs.append(("seq", False))
     return pairs
 
 
@@ -101,9 +135,9 @@ def _after(orders: list[tuple[str, bool]], cursor: aiosqlite.Row) -> tuple[str, 
             step, step_params = f"({column} < ? OR {column} IS NULL)", [value]
         else:
             step, step_params = f"{column} > ?", [value]
-        alternatives.append("(" + " AND ".join([*same, step]) + ")")
+        alternatives.append(_balanced([*same, step], "AND", "1"))
         params += same_params + step_params
-    return "(" + " OR ".join(alternatives) + ")", params
+    return _balanced(alternatives, "OR", "0"), params
 
 
 async def list_rows(
@@ -140,7 +174,7 @@ async def list_rows(
     if search is not None:
         conditions.append("appwrite_search(search, ?)")
         params.append(search)
-    where_sql = " AND ".join(conditions) or "1"
+    where_sql = _balanced(conditions, "AND", "1")
 
     async with conn.execute(
         f"SELECT COUNT(*) FROM (SELECT 1 FROM {table.name} WHERE {where_sql} LIMIT {TOTAL_CAP})",
@@ -161,7 +195,7 @@ async def list_rows(
         page_params += values
     order_sql = ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in orders)
     async with conn.execute(
-        f"SELECT * FROM {table.name} WHERE {' AND '.join(page_conditions) or '1'} "
+        f"SELECT * FROM {table.name} WHERE {_balanced(page_conditions, 'AND', '1')} "
         f"ORDER BY {order_sql} LIMIT ? OFFSET ?",
         [*page_params, query.limit, query.offset],
     ) as cur:

@@ -22,6 +22,8 @@ FLAGS = [
     "--max-deployment-size",
     "--worker-idle-timeout",
     "--worker-memory",
+    "--cors-origin",
+    "--max-body-size",
 ]
 
 
