@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import control, deployments, executions, functions, health, runtimes, variables
+from emulator.api.console import ServeConsole
 from emulator.api.endpoint import JSONResponse
 from emulator.api.ratelimit import RateLimiter
 from emulator.backend.context import Context
@@ -25,6 +27,7 @@ from emulator.errors import AppwriteException, GeneralRouteNotFound, GeneralUnkn
 from emulator.executor import Executor
 from emulator.executor.discovery import LocalRuntime, discover
 from emulator.project.sync import start_project
+from emulator.server import STOPPING
 from emulator.store.db import Database
 from emulator.triggers.dispatch import Dispatcher
 from emulator.triggers.scheduler import Scheduler
@@ -141,7 +144,7 @@ def create_app(
     """
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, asyncio.Event]]:
         db = await Database.open(settings.database_path)
         found = local_runtimes if local_runtimes is not None else discover(settings.runtimes)
         executor = Executor(
@@ -163,7 +166,9 @@ def create_app(
         await app.state.scheduler.start()
         app.state.project = await start_project(ctx)
         try:
-            yield
+            yield {
+                STOPPING: asyncio.Event()
+            }  # set by the server as it stops (the live streams end)
         finally:
             await _shut_down(
                 app.state.project.close,
@@ -193,4 +198,5 @@ def create_app(
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.add_middleware(AppwriteHeaders)
+    app.add_middleware(ServeConsole)  # outside: the console's pages get no CORS headers
     return app

@@ -4,6 +4,7 @@ background thread with its own event loop (`emulator.testing`).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable
@@ -33,8 +34,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+STOPPING = "server_stopping"
+"""Key of the app's lifespan state under which an `asyncio.Event` is set as soon as the server
+starts shutting down, before it waits for open connections: responses that never end by
+themselves (the console's live stream) end on it instead of holding the shutdown up."""
+
+
 class Server(uvicorn.Server):
-    """uvicorn's server that exits cleanly on a signal and calls `on_started` once it listens."""
+    """uvicorn's server that exits cleanly on a signal, calls `on_started` once it listens, and
+    sets the lifespan state's `STOPPING` event when its shutdown begins."""
 
     def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None):
         super().__init__(config)
@@ -44,6 +52,12 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         # uvicorn re-raises the signal after shutting down; a clean stop exits 0 instead.
         self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stopping = self.lifespan.state.get(STOPPING) if hasattr(self, "lifespan") else None
+        if isinstance(stopping, asyncio.Event):
+            stopping.set()
+        await super().shutdown(sockets)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
