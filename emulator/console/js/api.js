@@ -131,7 +131,8 @@ export const api = {
   getExecution: (id, executionId) =>
     call("GET", `${fn(id)}/executions/${encodeURIComponent(executionId)}`),
   createExecution: (id, data, runAsync) =>
-    call("POST", `${fn(id)}/executions`, { body: { data, async: runAsync } }),
+    // An empty `data` is left out, as the SDKs do: 1.3 refuses an empty string.
+    call("POST", `${fn(id)}/executions`, { body: data ? { data, async: runAsync } : { async: runAsync } }),
   // The emulator's control endpoints
   getClock: () => call("GET", "/emulator/clock"),
   advanceClock: (seconds) => call("POST", "/emulator/clock/advance", { body: { seconds } }),

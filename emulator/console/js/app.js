@@ -146,7 +146,8 @@ function boot() {
     renderSignIn();
   });
   onUnauthorized(() => {
-    if (auth.embedded) return; // the page's own key: nothing to type
+    // The page's own key: nothing to type. On the sign-in page, the form says it itself.
+    if (auth.embedded || document.body.classList.contains("signed-out")) return;
     auth.forget();
     renderSignIn("The emulator refused the key: enter it again.");
   });
