@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint node-sdk
+.PHONY: install serve test lint node-sdk screenshots
 
 $(BIN)/appwrite-emulator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ node-sdk:
 
 test: lint node-sdk
 	$(BIN)/pytest
+
+# PNG screenshots of the console's main pages into docs/screenshots/ (needs /usr/bin/chromium).
+screenshots: install
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/browser/test_screenshots.py

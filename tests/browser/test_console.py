@@ -30,7 +30,9 @@ def deploy(emu: AppwriteEmulator, tmp_path: Path, function_id: str, code: str, *
     emu.deploy(function_id, folder, "main.py", runtime=python_runtime(emu), **kw)
 
 
-def test_create_upload_build_and_execute(clean: AppwriteEmulator, page: Any, tmp_path: Path) -> None:
+def test_create_upload_build_and_execute(
+    clean: AppwriteEmulator, page: Any, tmp_path: Path
+) -> None:
     emu = clean
     folder = tmp_path / "code"
     folder.mkdir()
@@ -171,9 +173,16 @@ def test_reset_asks_first_and_works_from_the_keyboard(
 
 
 @pytest.mark.parametrize(
-    "route", ["functions", "functions/create", "functions/greeter/deployments",
-              "functions/greeter/executions", "functions/greeter/variables",
-              "functions/greeter/settings", "emulator"]
+    "route",
+    [
+        "functions",
+        "functions/create",
+        "functions/greeter/deployments",
+        "functions/greeter/executions",
+        "functions/greeter/variables",
+        "functions/greeter/settings",
+        "emulator",
+    ],
 )
 def test_every_control_has_a_label(
     clean: AppwriteEmulator, page: Any, tmp_path: Path, route: str
@@ -195,4 +204,9 @@ def test_every_control_has_a_label(
     )
     assert unnamed == []
     # Every one of them is reachable with Tab (no positive tabindex, nothing taken out of order).
-    assert page.evaluate("document.querySelectorAll('[tabindex]:not([tabindex=\"-1\"]):not([tabindex=\"0\"])').length") == 0
+    assert (
+        page.evaluate(
+            'document.querySelectorAll(\'[tabindex]:not([tabindex="-1"]):not([tabindex="0"])\').length'
+        )
+        == 0
+    )

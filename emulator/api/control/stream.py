@@ -145,6 +145,7 @@ async def _messages(hub: Hub, stopping: asyncio.Event | None) -> AsyncIterator[b
     the client goes away or the server stops."""
     queue = hub.open()  # here, not before: a body never started would never close it
     stop = asyncio.ensure_future(stopping.wait()) if stopping is not None else None
+    get: asyncio.Future[bytes] | None = None
     try:
         yield f"retry: {RETRY_MS}\nevent: ready\ndata: {{}}\n\n".encode()
         while True:
@@ -159,8 +160,9 @@ async def _messages(hub: Hub, stopping: asyncio.Event | None) -> AsyncIterator[b
                 return
             yield b": ping\n\n"
     finally:
-        if stop is not None:
-            stop.cancel()
+        for waiting in (get, stop):
+            if waiting is not None:
+                waiting.cancel()
         hub.close(queue)
 
 

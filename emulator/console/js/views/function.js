@@ -70,16 +70,21 @@ export async function renderFunction(main, params, view) {
     h("nav", { class: "tabs", "aria-label": "Function" }, tabs),
     panel);
 
+  const drawHeader = async (current) => {
+    const deployment = current.deployment
+      ? await api.getDeployment(id, current.deployment).catch(() => null)
+      : null;
+    if (!view.alive) return;
+    title.textContent = current.name;
+    replace(facts, headerFacts(current, deployment));
+  };
   const refreshHeader = async () => {
     try {
       fn = await api.getFunction(id);
     } catch {
       return; // deleted: the tab says so
     }
-    const deployment = fn.deployment ? await api.getDeployment(id, fn.deployment).catch(() => null) : null;
-    if (!view.alive) return;
-    title.textContent = fn.name;
-    replace(facts, headerFacts(fn, deployment));
+    await drawHeader(fn);
   };
   const reloadHeader = debounce(refreshHeader, 150);
   view.cleanup(reloadHeader.cancel);
@@ -87,10 +92,11 @@ export async function renderFunction(main, params, view) {
     if (message.resync || concerns(message, id, "deployments.") ||
       (message.events || []).includes(`functions.${id}.update`)) reloadHeader();
   });
-  await refreshHeader();
   if (tab[0] === "code" && !hasFolder) {
     replace(panel, h("p", { class: "muted", text: "This function has no project folder: only functions of appwrite.json have code to edit here." }));
+    await drawHeader(fn);
     return;
   }
-  await tab[2](panel, fn, view);
+  // The header and the tab load side by side: the tab's data does not wait for the header's.
+  await Promise.all([drawHeader(fn), tab[2](panel, fn, view)]);
 }
