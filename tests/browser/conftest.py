@@ -32,8 +32,11 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for tests/browser. Package scope, not session: Playwright's sync API keeps an
+    event loop running in this thread while it is open, which would break every later test that
+    runs its own loop."""
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -42,7 +45,7 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def emu() -> Iterator[AppwriteEmulator]:
     """One emulator for the browser tests; each test starts from an empty project."""
     with AppwriteEmulator() as emulator:

@@ -1,6 +1,6 @@
 // The function settings form, shared by "Create function" and a function's Settings.
 
-import { field, h, showFieldError, splitList } from "../dom.js";
+import { field, formatDate, h, showFieldError, splitList } from "../dom.js";
 
 /**
  * The settings fields of a function (`fn`: its current document, or null for a new one).
@@ -34,7 +34,9 @@ export function settingsFields(fn, { runtimes = null } = {}) {
   }));
   controls.schedule = h("input", { name: "schedule", autocomplete: "off", spellcheck: "false", value: fn ? fn.schedule : "", placeholder: "*/5 * * * *" });
   elements.push(field("Schedule (CRON)", controls.schedule, {
-    hint: fn && fn.schedule ? `Next run: ${fn.scheduleNext || "never"} (UTC, minute precision)` : "Five fields, UTC, e.g. 0 * * * * for every hour. Empty: no schedule.",
+    hint: fn && fn.schedule
+      ? `Five fields, in UTC. Next run: ${fn.scheduleNext ? formatDate(fn.scheduleNext) : "never"} (shown in your local time).`
+      : "Five fields, in UTC, e.g. 0 * * * * for every hour. Empty: no schedule.",
   }));
   controls.timeout = h("input", { name: "timeout", type: "number", min: 1, step: 1, value: fn ? fn.timeout : 15 });
   elements.push(field("Timeout (seconds)", controls.timeout));
