@@ -1,4 +1,4 @@
-"""Who is calling: the project header, the API key, and the scope check (spec 1.2, 1.3, 2.1)."""
+"""Who is calling: the project header, the API key, and the scope check."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def authorize(request: Request, settings: Settings, scope: str) -> Caller:
         raise ProjectNotFound()
     jwt = request.headers.get("x-appwrite-jwt", "")
     if jwt:
-        # The emulator has no accounts (DECISIONS #16), so no JWT can verify.
+        # The emulator has no accounts (README: "Where the emulator knowingly differs from Appwrite 1.3"), so no JWT can verify.
         reason = "Signature failed" if jwt.count(".") == 2 else "Incomplete segments"
         raise UserJwtInvalid(f"Failed to verify JWT. Invalid token: {reason}")
     is_key = bool(project) and bool(key) and hmac.compare_digest(key, settings.api_key)

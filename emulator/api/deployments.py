@@ -1,4 +1,4 @@
-"""HTTP handlers of the deployment and build operations (spec 4.7–4.12)."""
+"""HTTP handlers of the deployment and build operations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from emulator.api.endpoint import Call, JSONResponse, endpoint, no_content
 from emulator.api.functions import FUNCTION_ID, QUERIES, SEARCH
+from emulator.api.headers import parse_content_range, parse_upload_id
 from emulator.api.params import Param
 from emulator.backend import deployments as backend
 from emulator.models import list_document
@@ -29,15 +30,21 @@ DEPLOYMENT_ID = Param("deploymentId", UID())
 async def create_deployment(call: Call) -> Response:
     p = call.params
     upload = p["code"] if isinstance(p["code"], UploadFile) else None
+    code = upload.file if upload else None
+    filename = (upload.filename or "") if upload else ""
+    # 1.3 checks the function and the file before it reads the chunk headers.
+    await backend.check_upload(call.ctx, p["functionId"], code, filename)
+    content_range = parse_content_range(call.request.headers.get("content-range"))
+    upload_id = parse_upload_id(call.request.headers.get("x-appwrite-id"), content_range)
     deployment = await backend.create_deployment(
         call.ctx,
         p["functionId"],
-        p["entrypoint"],
-        p["activate"],
-        upload.file if upload else None,
-        (upload.filename or "") if upload else "",
-        call.request.headers.get("content-range"),
-        call.request.headers.get("x-appwrite-id"),
+        entrypoint=p["entrypoint"],
+        activate=p["activate"],
+        code=code,
+        filename=filename,
+        content_range=content_range,
+        upload_id=upload_id,
     )
     # Right after the upload request the build does not exist yet: 1.3 shows status "".
     return JSONResponse(deployment.to_document(status=""), status_code=202)

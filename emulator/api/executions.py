@@ -28,8 +28,8 @@ async def create_execution(call: Call) -> Response:
     execution = await backend.create_execution(
         call.ctx,
         p["functionId"],
-        p["data"],
-        p["async"],
+        data=p["data"],
+        run_async=p["async"],
         roles=call.caller.roles,
         authorized=call.caller.is_key,
     )

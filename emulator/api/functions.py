@@ -1,8 +1,9 @@
-"""HTTP handlers of the function operations (spec 4.1–4.6)."""
+"""HTTP handlers of the function operations."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -69,19 +70,22 @@ def _update_params(ctx: Context) -> Sequence[Param]:
     ]
 
 
+def _settings(params: dict[str, Any]) -> backend.FunctionSettings:
+    return backend.FunctionSettings(
+        name=params["name"],
+        execute=tuple(params["execute"]),
+        events=tuple(params["events"]),
+        schedule=params["schedule"],
+        timeout=params["timeout"],
+        enabled=params["enabled"],
+    )
+
+
 @endpoint("functions.write", _create_params)
 async def create_function(call: Call) -> Response:
     p = call.params
     fn = await backend.create_function(
-        call.ctx,
-        p["functionId"],
-        p["name"],
-        p["runtime"],
-        p["execute"],
-        p["events"],
-        p["schedule"],
-        p["timeout"],
-        p["enabled"],
+        call.ctx, p["functionId"], runtime=p["runtime"], settings=_settings(p)
     )
     return JSONResponse(fn.to_document(), status_code=201)
 
@@ -101,17 +105,7 @@ async def get_function(call: Call) -> Response:
 
 @endpoint("functions.write", _update_params)
 async def update_function(call: Call) -> Response:
-    p = call.params
-    fn = await backend.update_function(
-        call.ctx,
-        p["functionId"],
-        p["name"],
-        p["execute"],
-        p["events"],
-        p["schedule"],
-        p["timeout"],
-        p["enabled"],
-    )
+    fn = await backend.update_function(call.ctx, call.params["functionId"], _settings(call.params))
     return JSONResponse(fn.to_document())
 
 

@@ -1,6 +1,6 @@
 """1.3's abuse limit on createExecution: 60 calls per fixed 60 s window per (IP, user).
 
-Off by default (DECISIONS #13: an emulator is a dev setup); the `X-RateLimit-*` headers are always sent.
+Off by default (an emulator is a development setup; `--rate-limit` turns it on); the `X-RateLimit-*` headers are always sent.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTTP handler of `GET /v1/functions/runtimes` (spec 4.3)."""
+"""HTTP handler of `GET /v1/functions/runtimes`."""
 
 from __future__ import annotations
 

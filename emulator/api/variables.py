@@ -1,4 +1,4 @@
-"""HTTP handlers of the variable operations (spec 4.16–4.20)."""
+"""HTTP handlers of the variable operations."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ KEY = Param("key", Text(255))
 @endpoint("functions.write", [FUNCTION_ID, KEY, Param("value", Text(8192, min_length=0))])
 async def create_variable(call: Call) -> Response:
     p = call.params
-    var = await backend.create_variable(call.ctx, p["functionId"], p["key"], p["value"])
+    var = await backend.create_variable(call.ctx, p["functionId"], key=p["key"], value=p["value"])
     return JSONResponse(var.to_document(), status_code=201)
 
 
@@ -45,7 +45,7 @@ async def get_variable(call: Call) -> Response:
 async def update_variable(call: Call) -> Response:
     p = call.params
     var = await backend.update_variable(
-        call.ctx, p["functionId"], p["variableId"], p["key"], p["value"]
+        call.ctx, p["functionId"], p["variableId"], key=p["key"], value=p["value"]
     )
     return JSONResponse(var.to_document())
 

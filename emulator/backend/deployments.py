@@ -1,22 +1,20 @@
-"""Deployments and builds (spec 4.7–4.12, 6): uploads, background builds, activation."""
+"""Deployments and builds: uploads, background builds, activation."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 from typing import BinaryIO
 
 from emulator.backend.cleanup import remove_deployment_files
 from emulator.backend.context import Context
 from emulator.backend.functions import get_function
 from emulator.backend.paging import page
-from emulator.backend.uploads import assemble, parse_content_range, progress, store_chunk
+from emulator.backend.uploads import ContentRange, assemble, progress, store_file, store_part
 from emulator.errors import (
     BuildInProgress,
     BuildNotFound,
     BuildNotReady,
     DeploymentNotFound,
-    GeneralArgumentInvalid,
     StorageFileEmpty,
     StorageFileTypeUnsupported,
     StorageInvalidFileSize,
@@ -24,7 +22,7 @@ from emulator.errors import (
 from emulator.ids import unique_id
 from emulator.models import Build, Deployment, Function
 from emulator.queries import ListQuery
-from emulator.validators import UID, is_key
+from emulator.validators import is_key
 
 logger = logging.getLogger("emulator.builds")
 
@@ -37,43 +35,60 @@ def _ids(deployment: Deployment) -> dict[str, str]:
     return {"functionId": deployment.function_id, "deploymentId": deployment.id}
 
 
-async def create_deployment(
-    ctx: Context,
-    function_id: str,
-    entrypoint: str,
-    activate: bool,
-    code: BinaryIO | None,
-    filename: str,
-    content_range: str | None,
-    upload_id: str | None,
-) -> Deployment:
-    """Store one upload request (the whole file or one chunk); start the build once complete.
+async def check_upload(
+    ctx: Context, function_id: str, code: BinaryIO | None, filename: str
+) -> Function:
+    """The checks 1.3 makes on an upload before it reads its `Content-Range`, in its order.
 
     Raises:
-        FunctionNotFound, StorageFileEmpty, StorageFileTypeUnsupported,
-        StorageInvalidContentRange, StorageInvalidFileSize: in 1.3's order.
+        FunctionNotFound, StorageFileEmpty, StorageFileTypeUnsupported.
     """
     fn = await get_function(ctx, function_id)
     if code is None:
         raise StorageFileEmpty("No file sent")
     if filename.rsplit(".", 1)[-1] != "gz" or "." not in filename:
         raise StorageFileTypeUnsupported()
-    chunk = parse_content_range(content_range)
-    if chunk and upload_id and not is_key(upload_id):
-        # 1.3 uses the header unchecked; here it names a folder, so it must be a valid ID.
-        raise GeneralArgumentInvalid(f"Invalid X-Appwrite-ID: {UID().description}")
-    declared = chunk.size if chunk else None
-    if declared is not None and declared > ctx.settings.max_deployment_size:
-        raise StorageInvalidFileSize()
+    return fn
 
-    deployment_id = (upload_id if chunk and upload_id else None) or unique_id()
-    folder = ctx.uploads_dir / deployment_id
-    existing = await ctx.deployments.get(deployment_id) if chunk and upload_id else None
-    written = store_chunk(folder, chunk.start if chunk else 0, code)
-    size = declared if declared is not None else written
-    if size > ctx.settings.max_deployment_size:
-        shutil.rmtree(folder, ignore_errors=True)
+
+async def create_deployment(
+    ctx: Context,
+    function_id: str,
+    *,
+    entrypoint: str,
+    activate: bool,
+    code: BinaryIO | None,
+    filename: str,
+    content_range: ContentRange | None = None,
+    upload_id: str | None = None,
+) -> Deployment:
+    """Store one upload request (the whole file or one part); start the build once complete.
+
+    Args:
+        content_range: the part this request carries; None for a whole file.
+        upload_id: the deployment a part continues (a valid ID); None starts a new one.
+
+    Raises:
+        As `check_upload`, then StorageInvalidFileSize (the declared size is over the limit),
+        StorageInvalidContentRange (the part is not as long as its range, or overlaps another),
+        StorageInvalidFileSize (a whole file over the limit).
+    """
+    fn = await check_upload(ctx, function_id, code, filename)
+    assert code is not None
+    limit = ctx.settings.max_deployment_size
+    if content_range is not None and content_range.size > limit:
         raise StorageInvalidFileSize()
+    if upload_id is not None and (content_range is None or not is_key(upload_id)):
+        raise ValueError(f"not the ID of a chunked upload: {upload_id!r}")
+
+    deployment_id = upload_id or unique_id()
+    folder = ctx.uploads_dir / deployment_id
+    existing = await ctx.deployments.get(deployment_id) if upload_id else None
+    if content_range is None:
+        size = store_file(folder, code, limit)
+    else:
+        store_part(folder, content_range, code)
+        size = content_range.size
     state = progress(folder, size)
 
     now = ctx.clock()

@@ -222,9 +222,9 @@ def _new_execution(
 async def create_execution(
     ctx: Context,
     function_id: str,
+    *,
     data: str,
     run_async: bool,
-    *,
     roles: tuple[str, ...],
     authorized: bool,
 ) -> Execution:

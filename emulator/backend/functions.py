@@ -1,7 +1,8 @@
-"""Functions: create, list, get, update, delete (spec 4.1–4.6)."""
+"""Functions: create, list, get, update, delete."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from emulator import cron
@@ -13,6 +14,31 @@ from emulator.ids import resolve_custom_id
 from emulator.models import Function
 from emulator.queries import ListQuery
 from emulator.store.functions import DuplicateFunction
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings:
+    """What create and update set on a function: all but its ID and runtime (which 1.3 cannot
+    change), with 1.3's defaults. Keyword-only, so `execute` and `events` cannot be swapped."""
+
+    name: str
+    execute: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    schedule: str = ""
+    timeout: int = 15
+    enabled: bool = True
+
+    @classmethod
+    def of(cls, fn: Function) -> FunctionSettings:
+        """The settings `fn` has now."""
+        return cls(
+            name=fn.name,
+            execute=tuple(fn.execute),
+            events=tuple(fn.events),
+            schedule=fn.schedule,
+            timeout=fn.timeout,
+            enabled=fn.enabled,
+        )
 
 
 def next_run(schedule: str, now: datetime) -> datetime | None:
@@ -43,33 +69,25 @@ async def get_function(ctx: Context, function_id: str) -> Function:
 
 
 async def create_function(
-    ctx: Context,
-    function_id: str,
-    name: str,
-    runtime: str,
-    execute: list[str],
-    events: list[str],
-    schedule: str,
-    timeout: int,
-    enabled: bool,
+    ctx: Context, function_id: str, *, runtime: str, settings: FunctionSettings
 ) -> Function:
     """Raises:
-    FunctionAlreadyExists: the ID is taken (DECISIONS #1).
+    FunctionAlreadyExists: the ID is taken (1.3 answers a 500 there; README lists the difference).
     """
     now = ctx.clock()
     fn = Function(
         id=resolve_custom_id(function_id),
-        name=name,
+        name=settings.name,
         runtime=runtime,
         created_at=now,
         updated_at=now,
-        execute=execute,
-        enabled=enabled,
-        events=events,
-        schedule=schedule,
-        schedule_next=next_run(schedule, now),
+        execute=list(settings.execute),
+        enabled=settings.enabled,
+        events=list(settings.events),
+        schedule=settings.schedule,
+        schedule_next=next_run(settings.schedule, now),
         schedule_updated_at=now,
-        timeout=timeout,
+        timeout=settings.timeout,
     )
     try:
         await ctx.functions.insert(fn)
@@ -89,26 +107,17 @@ async def list_functions(
     return total, await _with_vars(ctx, functions)
 
 
-async def update_function(
-    ctx: Context,
-    function_id: str,
-    name: str,
-    execute: list[str],
-    events: list[str],
-    schedule: str,
-    timeout: int,
-    enabled: bool,
-) -> Function:
-    """A full replacement of the six fields (omitted ones arrive as their defaults)."""
+async def update_function(ctx: Context, function_id: str, settings: FunctionSettings) -> Function:
+    """A full replacement of the settings (the API passes omitted ones as their defaults)."""
     fn = await get_function(ctx, function_id)
     now = ctx.clock()
-    fn.name = name
-    fn.execute = execute
-    fn.events = events
-    fn.schedule = schedule
-    fn.timeout = timeout
-    fn.enabled = enabled
-    fn.schedule_next = next_run(schedule, now)
+    fn.name = settings.name
+    fn.execute = list(settings.execute)
+    fn.events = list(settings.events)
+    fn.schedule = settings.schedule
+    fn.timeout = settings.timeout
+    fn.enabled = settings.enabled
+    fn.schedule_next = next_run(settings.schedule, now)
     fn.schedule_updated_at = now
     fn.updated_at = now
     await ctx.functions.save(fn)
@@ -137,7 +146,7 @@ async def scheduled_functions(ctx: Context) -> list[Function]:
 
 
 async def move_schedule(ctx: Context, fn: Function, now: datetime) -> bool:
-    """A schedule run at `now` (spec 8.2): `schedulePrevious` = now, `scheduleNext` = the next run.
+    """A schedule run at `now`: `schedulePrevious` = now, `scheduleNext` = the next run.
 
     Returns False, changing nothing, when the schedule changed since `fn` was read (1.3 drops
     such a run).

@@ -1,4 +1,4 @@
-"""Function variables: create, list, get, update, delete (spec 4.16–4.20). No events."""
+"""Function variables: create, list, get, update, delete. No events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from emulator.models import Variable
 from emulator.store.variables import DuplicateKey
 
 
-async def create_variable(ctx: Context, function_id: str, key: str, value: str) -> Variable:
+async def create_variable(ctx: Context, function_id: str, *, key: str, value: str) -> Variable:
     await get_function(ctx, function_id)
     now = ctx.clock()
     var = Variable(unique_id(), function_id, key, value, now, now)
@@ -34,8 +34,9 @@ async def get_variable(ctx: Context, function_id: str, variable_id: str) -> Vari
 
 
 async def update_variable(
-    ctx: Context, function_id: str, variable_id: str, key: str, value: str | None
+    ctx: Context, function_id: str, variable_id: str, *, key: str, value: str | None
 ) -> Variable:
+    """Set the key, and the value unless it is None (omitted: 1.3 keeps the value)."""
     var = await get_variable(ctx, function_id, variable_id)
     var.key = key
     if value is not None:

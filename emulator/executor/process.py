@@ -8,19 +8,19 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
-import functools
+import itertools
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO
 
-REPLY_FD = 3
-"""The descriptor on which a worker writes its protocol replies (runtimes/README.md)."""
+from emulator.executor import sandbox
+from emulator.executor.protocol import REPLY_FD
 
 _PR_SET_PDEATHSIG = 1
 
@@ -35,41 +35,31 @@ def _load_prctl() -> Any:
 _PRCTL = _load_prctl()
 
 
-@functools.cache
 def isolation_prefix() -> tuple[str, ...]:
-    """The command prefix that starts a process as PID 1 of its own PID namespace, or ``()``.
+    """The command prefix that starts a process as PID 1 of its own namespaces, or ``()``.
 
     In a PID namespace the kernel kills every process of the tree (even ones that called
     ``setsid``) once its PID 1 dies; ``--kill-child`` makes PID 1 die with ``unshare``, which dies
-    with the emulator through its parent-death signal. Probed once; slow (a few ms), so
-    `Executor.start` warms it in a thread.
+    with the emulator through its parent-death signal. Probed once (`emulator.executor.sandbox`);
+    slow (tens of ms), so `Executor.start` warms it in a thread.
     """
-    unshare = shutil.which("unshare")
-    if not unshare:
-        return ()
-    plain = (unshare, "--pid", "--fork", "--kill-child")
-    with_user = (unshare, "--user", "--map-root-user", "--pid", "--fork", "--kill-child")
-    for candidate in (plain, with_user) if os.geteuid() == 0 else (with_user,):
-        try:
-            probe = subprocess.run(
-                [*candidate, "true"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=5,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if probe.returncode == 0:
-            return candidate
-    return ()
+    return sandbox.probe().prefix
 
 
 class Child:
     """A started process; its exit is observed through a pidfd (a thread only where that is missing)."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], reply: BinaryIO | None) -> None:
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        reply: BinaryIO | None,
+        *,
+        sandboxed: bool = False,
+        cgroup: Path | None = None,
+    ) -> None:
         self.popen = popen
+        self.sandboxed = sandboxed
+        self.cgroup = cgroup
         self.pid = popen.pid
         self.reply = reply  # read end of the child's fd 3
         self.returncode: int | None = None
@@ -97,11 +87,14 @@ class Child:
             self._loop.call_soon_threadsafe(self._exit_with, code)
 
     def _exit_with(self, code: int) -> None:
+        code = sandbox.exit_code(code, self.sandboxed)
         self.returncode = code
         # Anything left in its process group (only possible without a PID namespace) goes too;
         # the group id is still ours: its leader was reaped just now, and members keep it taken.
         with contextlib.suppress(OSError):
             os.killpg(self.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            sandbox.MemoryCgroups.remove(self.cgroup)
         if not self._exited.done():
             self._exited.set_result(code)
         for callback in self._exit_callbacks:
@@ -141,12 +134,14 @@ def spawn(
     env: Mapping[str, str],
     memory_mb: int | None = None,
     reply_pipe: bool = False,
+    cgroup: Path | None = None,
 ) -> Child:
     """Start `argv` in its own session, isolated, with stdin/stdout/stderr pipes.
 
     Args:
         memory_mb: cap on the data segment (RLIMIT_DATA: heap and private writable mappings, which
             unlike RLIMIT_AS leaves V8's address-space reservations alone).
+        cgroup: a memory cgroup the child joins before it starts (its whole tree is counted).
         reply_pipe: open a pipe whose write end is the child's fd 3; its read end is `Child.reply`.
 
     Raises:
@@ -154,6 +149,7 @@ def spawn(
     """
     parent = os.getpid()
     data_limit = _memory_limit_bytes(memory_mb) if memory_mb else None
+    cgroup_procs = str(cgroup / "cgroup.procs") if cgroup is not None else None
     reply_r = reply_w = -1
     if reply_pipe:
         reply_r, reply_w = os.pipe()
@@ -168,6 +164,10 @@ def spawn(
         if os.getppid() != parent:  # the emulator died before the death signal was armed
             os._exit(1)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if cgroup_procs is not None:
+            fd = os.open(cgroup_procs, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         if data_limit is not None:
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
         if reply_w >= 0:
@@ -197,7 +197,8 @@ def spawn(
     finally:
         if reply_w >= 0:
             os.close(reply_w)
-    return Child(popen, os.fdopen(reply_r, "rb", buffering=0) if reply_pipe else None)
+    reply = os.fdopen(reply_r, "rb", buffering=0) if reply_pipe else None
+    return Child(popen, reply, sandboxed=str(sandbox.INIT_PROGRAM) in argv, cgroup=cgroup)
 
 
 def _seal_inherited_fds(last_kept: int) -> None:
@@ -274,6 +275,9 @@ class LineSplitter:
         self._emit(line.decode("utf-8", "replace").rstrip("\r"))
 
 
+_CGROUP_NUMBERS = itertools.count(1)
+
+
 class Children:
     """Every live child of one executor, so that closing it can kill them all and wait for them."""
 
@@ -292,7 +296,19 @@ class Children:
     ) -> Child:
         if self._closed:
             raise OSError("the executor is shut down")
-        child = spawn(argv, cwd=cwd, env=env, memory_mb=memory_mb, reply_pipe=reply_pipe)
+        cgroups = sandbox.probe().cgroups
+        cgroup = None
+        if memory_mb and cgroups is not None:
+            limit = sandbox.cgroup_limit_bytes(memory_mb)
+            cgroup = cgroups.new(f"worker-{next(_CGROUP_NUMBERS)}", limit)
+        try:
+            child = spawn(
+                argv, cwd=cwd, env=env, memory_mb=memory_mb, reply_pipe=reply_pipe, cgroup=cgroup
+            )
+        except BaseException:
+            if cgroup is not None:
+                sandbox.MemoryCgroups.remove(cgroup)
+            raise
         self._live.add(child)
         child.on_exit(lambda _code: self._live.discard(child))
         return child

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TIMEOUT_MESSAGE = (
@@ -28,6 +29,15 @@ class ExecutionResult:
     stdout: str
     stderr: str
     duration: float
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone UTF-16 surrogate (which JSON can carry but UTF-8 cannot) replaced by
+    U+FFFD, so whatever a function prints or returns can be stored and sent."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
 def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:

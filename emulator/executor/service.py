@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from emulator.config import worker_environment
-from emulator.executor import process
+from emulator.executor import process, sandbox
 from emulator.executor.builds import Builder, build_paths
-from emulator.executor.discovery import LocalRuntime, adapter_path
+from emulator.executor.discovery import ADAPTER_FILES, LocalRuntime, adapter_path
 from emulator.executor.pool import Pool
+from emulator.executor.protocol import Execute, Result, worker_arguments
 from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
 
@@ -66,13 +65,11 @@ class Executor:
 
     async def start(self) -> None:
         """Probe process isolation once and start the reaper of idle workers."""
-        prefix = await asyncio.to_thread(process.isolation_prefix)
-        self.log.info(
-            "executor: workers run %s",
-            "in their own PID namespace"
-            if prefix
-            else "in their own process group (no PID namespace)",
-        )
+        protections = await asyncio.to_thread(sandbox.probe)
+        if protections.missing():
+            self.log.warning("executor: %s", sandbox.describe(protections))
+        else:
+            self.log.info("executor: %s", sandbox.describe(protections))
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_forever(), name="executor-reaper")
 
@@ -148,17 +145,10 @@ class Executor:
                 pool = self._pool(deployment_id, build_id, runtime, entrypoint)
                 worker = await pool.acquire(variables, on_turn=turn)
                 if worker.load_error is not None:
-                    reply: dict[str, Any] = {"statusCode": 500, "stderr": worker.load_error}
+                    reply = Result(execution_id, 500, "", "", worker.load_error)
                 else:
-                    request = {
-                        "type": "execute",
-                        "id": execution_id,
-                        "payload": payload,
-                        "variables": dict(variables),
-                        "headers": {},
-                    }
-                    line = (json.dumps(request) + "\n").encode()
-                    reply = await worker.call(execution_id, line)
+                    request = Execute(id=execution_id, payload=payload, variables=variables)
+                    reply = await worker.call(request)
         except TimeoutError:
             if worker is not None and pool is not None:
                 self.log.warning(
@@ -180,7 +170,10 @@ class Executor:
             self.log.warning("[%s] execution %s failed: %s", deployment_id, execution_id, exc)
             return ExecutionResult(500, "", "", truncate(str(exc)), time.perf_counter() - started)
         pool.release(worker)
-        return _result(reply, time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        return ExecutionResult(
+            reply.status_code, reply.response, reply.stdout, reply.stderr, duration
+        )
 
     async def stop_deployment(self, deployment_id: str) -> None:
         """Stop the deployment's workers: idle ones now, busy ones once their execution ends."""
@@ -226,18 +219,27 @@ class Executor:
         paths = build_paths(self.builds_dir, build_id)
         if not paths.code.is_dir():
             raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
-        common = ["--code-dir", str(paths.code), "--entrypoint", entrypoint]
+        if runtime.language not in ADAPTER_FILES:
+            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
+        code = str(paths.code)
+        deps = str(paths.deps) if paths.deps.is_dir() else None
+        adapter = str(adapter_path(runtime.language))
+        argv = list(
+            sandbox.worker_prefix(
+                sandbox.probe(),
+                interpreter=runtime.interpreter,
+                adapter=adapter,
+                build=[code, *([deps] if deps else [])],
+            )
+        )
         if runtime.language == "python":
-            argv = [runtime.interpreter, "-s", str(adapter_path("python")), *common]
-            if paths.deps.is_dir():
-                argv += ["--deps-dir", str(paths.deps)]
+            argv += [runtime.interpreter, "-s", adapter]
+            argv += worker_arguments(code_dir=code, entrypoint=entrypoint, deps_dir=deps)
         elif runtime.language == "node":
             # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
             heap = max(32, self.memory_mb * 3 // 4)
-            argv = [runtime.interpreter, f"--max-old-space-size={heap}"]
-            argv += [str(adapter_path("node")), *common]
-        else:
-            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
+            argv += [runtime.interpreter, f"--max-old-space-size={heap}", adapter]
+            argv += worker_arguments(code_dir=code, entrypoint=entrypoint)
         return WorkerSpec(
             deployment_id=deployment_id,
             argv=tuple(argv),
@@ -262,15 +264,3 @@ class Executor:
                 if pool.empty:
                     del self._pools[deployment_id]
             self._draining = {pool for pool in self._draining if not pool.empty}
-
-
-def _result(reply: Mapping[str, Any], duration: float) -> ExecutionResult:
-    status = reply.get("statusCode", 500)
-    if not isinstance(status, int) or isinstance(status, bool):
-        status = 500
-
-    def text(key: str) -> str:
-        value = reply.get(key, "")
-        return truncate(value if isinstance(value, str) else json.dumps(value))
-
-    return ExecutionResult(status, text("response"), text("stdout"), text("stderr"), duration)

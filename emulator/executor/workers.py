@@ -1,11 +1,10 @@
 """One warm worker: a `runtimes/<language>` adapter process serving one deployment, one execution at
-a time, over the line protocol of runtimes/README.md (requests on stdin, replies on fd 3).
+a time, over the line protocol of `emulator.executor.protocol` (requests on stdin, replies on fd 3).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import time
@@ -15,13 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.executor.process import Child, Children, LineSplitter, read_pipe, write_pipe
-from emulator.executor.results import OUTPUT_LIMIT
+from emulator.executor.protocol import (
+    Execute,
+    LoadError,
+    ProtocolError,
+    Ready,
+    Reply,
+    ReplyReader,
+    Result,
+)
 
 _EXIT_GRACE = 0.2  # seconds to wait for the pipes to drain after the process is gone
-MAX_REPLY_LINE = 6 * 3 * OUTPUT_LIMIT + 1024 * 1024
-"""The longest reply line the emulator buffers. The adapters cut `response`, `stdout` and `stderr`
-to OUTPUT_LIMIT bytes each; JSON escaping can make a byte up to 6 (a control character as
-``\\u00XX``), plus room for the rest of the message. A longer line breaks the protocol."""
 _RECENT_LINES = 40
 _MEMORY_HINTS = ("out of memory", "bad_alloc", "MemoryError", "Allocation failed")
 
@@ -69,12 +72,10 @@ class Worker:
         self._on_exit = on_exit
         self._loop = asyncio.get_running_loop()
         self._hello: asyncio.Future[None] = self._loop.create_future()
-        self._pending: asyncio.Future[dict[str, Any]] | None = None
+        self._pending: asyncio.Future[Result] | None = None
         self._pending_id = ""
         self._stdin: asyncio.WriteTransport | None = None
-        self._buffer = bytearray()
-        self._scanned = 0
-        self._broken = False  # the reply channel broke the protocol: ignore what else comes
+        self._replies = ReplyReader()
         self._recent: deque[str] = deque(maxlen=_RECENT_LINES)
         self._open_reads = 3  # reply, stdout and stderr pipes not yet at end of file
         self._failure: str | None = None
@@ -126,18 +127,18 @@ class Worker:
             self._pipes.remove(stream)
         await self._hello
 
-    async def call(self, execution_id: str, request: bytes) -> dict[str, Any]:
-        """Send one request line and wait for its result message.
+    async def call(self, request: Execute) -> Result:
+        """Send one request and wait for its result.
 
         Raises:
-            WorkerFailed: the worker died before answering.
+            WorkerFailed: the worker died or broke the protocol before answering.
         """
         if not self.usable or self._stdin is None or self._stdin.is_closing():
             raise WorkerFailed(self._failure or "Worker is no longer running.")
         self._recent.clear()
-        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
-        self._pending, self._pending_id = future, execution_id
-        self._stdin.write(request)
+        future: asyncio.Future[Result] = self._loop.create_future()
+        self._pending, self._pending_id = future, request.id
+        self._stdin.write(request.encode())
         try:
             return await future
         finally:
@@ -155,54 +156,28 @@ class Worker:
     # -- protocol ----------------------------------------------------------------------------------
 
     def _on_reply_data(self, data: bytes) -> None:
-        if self._broken:
-            return
-        buffer = self._buffer
-        buffer += data
-        while (end := buffer.find(b"\n", self._scanned)) >= 0:
-            if end > MAX_REPLY_LINE:
-                break
-            line = buffer[:end]
-            del buffer[: end + 1]
-            self._scanned = 0
-            self._handle(line)
-            if self._broken:
-                return
-        if len(buffer) > MAX_REPLY_LINE:
-            self._break_protocol(f"a reply line longer than {MAX_REPLY_LINE:,} bytes")
-            return
-        self._scanned = len(buffer)
-
-    def _handle(self, line: bytearray) -> None:
         try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            self._break_protocol(f"an unreadable reply line ({bytes(line[:200])!r})")
-            return
-        kind = message.get("type")
+            for reply in self._replies.feed(data):
+                self._handle(reply)
+        except ProtocolError as exc:
+            self._break_protocol(exc)
+
+    def _handle(self, reply: Reply) -> None:
         future = self._pending
-        if kind == "result" and future is not None and not future.done():
-            if message.get("id", self._pending_id) == self._pending_id:
-                future.set_result(message)
+        if isinstance(reply, Result) and future is not None and not future.done():
+            if reply.id is None or reply.id == self._pending_id:
+                future.set_result(reply)
                 return
-        elif kind in ("ready", "load_error") and not self._hello.done():
-            if kind == "load_error":
-                self.load_error = str(message.get("stderr") or "The function could not be loaded.")
+        elif isinstance(reply, Ready | LoadError) and not self._hello.done():
+            if isinstance(reply, LoadError):
+                self.load_error = reply.stderr
             self._hello.set_result(None)
             return
-        self.log.warning("[%s] unexpected worker message: %.200r", self.spec.deployment_id, line)
+        self.log.warning("[%s] unexpected worker message: %.200r", self.spec.deployment_id, reply)
 
-    def _break_protocol(self, what: str) -> None:
+    def _break_protocol(self, error: ProtocolError) -> None:
         """The reply channel is corrupt: fail what waits on it now and kill the worker."""
-        reason = (
-            f"The worker broke the protocol: {what}. It was stopped; the function may have "
-            "written to the worker's reply descriptor."
-        )
-        self._broken = True
-        self._buffer = bytearray()
-        self._scanned = 0
+        reason = str(error)
         self.log.warning("[%s] %s", self.spec.deployment_id, reason)
         if self._failure is None:
             self._failure = reason

@@ -107,12 +107,10 @@ class Deployer:
             deployment = await create_deployment(
                 self.ctx,
                 spec.id,
-                spec.entrypoint,
-                True,
-                io.BytesIO(archive),
-                "code.tar.gz",
-                None,
-                None,
+                entrypoint=spec.entrypoint,
+                activate=True,
+                code=io.BytesIO(archive),
+                filename="code.tar.gz",
             )
             deployment = await self._built(spec.id, deployment.id)
         except AppwriteException as exc:

@@ -11,6 +11,7 @@ from typing import TypeVar
 from emulator.backend import functions as functions_backend
 from emulator.backend import variables as variables_backend
 from emulator.backend.context import Context
+from emulator.backend.functions import FunctionSettings
 from emulator.errors import AppwriteException, FunctionNotFound
 from emulator.models import Function
 from emulator.project.config import Project, ProjectFunction, read_project
@@ -19,8 +20,6 @@ from emulator.project.watcher import Watcher
 
 log = logging.getLogger("emulator.dev")
 T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 15
 
 
 async def apply_settings(ctx: Context, spec: ProjectFunction) -> Function:
@@ -41,27 +40,23 @@ async def apply_settings(ctx: Context, spec: ProjectFunction) -> Function:
         )
         await functions_backend.delete_function(ctx, spec.id)
         existing = None
-    wanted = (
-        _pick(spec.name, existing.name if existing else spec.id),
-        _pick(spec.execute, existing.execute if existing else []),
-        _pick(spec.events, existing.events if existing else []),
-        _pick(spec.schedule, existing.schedule if existing else ""),
-        _pick(spec.timeout, existing.timeout if existing else DEFAULT_TIMEOUT),
-        _pick(spec.enabled, existing.enabled if existing else True),
+    current = (
+        FunctionSettings.of(existing) if existing is not None else FunctionSettings(name=spec.id)
+    )
+    wanted = FunctionSettings(
+        name=_pick(spec.name, current.name),
+        execute=_pick(_tuple(spec.execute), current.execute),
+        events=_pick(_tuple(spec.events), current.events),
+        schedule=_pick(spec.schedule, current.schedule),
+        timeout=_pick(spec.timeout, current.timeout),
+        enabled=_pick(spec.enabled, current.enabled),
     )
     if existing is None:
         fn = await functions_backend.create_function(
-            ctx, spec.id, wanted[0], spec.runtime, *wanted[1:]
+            ctx, spec.id, runtime=spec.runtime, settings=wanted
         )
-    elif wanted != (
-        existing.name,
-        existing.execute,
-        existing.events,
-        existing.schedule,
-        existing.timeout,
-        existing.enabled,
-    ):
-        fn = await functions_backend.update_function(ctx, spec.id, *wanted)
+    elif wanted != current:
+        fn = await functions_backend.update_function(ctx, spec.id, wanted)
     else:
         fn = existing
     if spec.variables is not None:
@@ -73,6 +68,10 @@ def _pick(value: T | None, current: T) -> T:
     return current if value is None else value
 
 
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
 async def _set_variables(ctx: Context, function_id: str, wanted: dict[str, str]) -> None:
     current = {v.key: v for v in await variables_backend.list_variables(ctx, function_id)}
     for key, old in current.items():
@@ -81,9 +80,9 @@ async def _set_variables(ctx: Context, function_id: str, wanted: dict[str, str])
     for key, value in wanted.items():
         var = current.get(key)
         if var is None:
-            await variables_backend.create_variable(ctx, function_id, key, value)
+            await variables_backend.create_variable(ctx, function_id, key=key, value=value)
         elif var.value != value:
-            await variables_backend.update_variable(ctx, function_id, var.id, key, value)
+            await variables_backend.update_variable(ctx, function_id, var.id, key=key, value=value)
 
 
 class ProjectSession:

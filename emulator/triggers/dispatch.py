@@ -1,4 +1,4 @@
-"""Delivers events to the functions subscribed to them (spec 9.2, 9.3) as `event` executions, and
+"""Delivers events to the functions subscribed to them as `event` executions, and
 stops chains of events that keep triggering themselves."""
 
 from __future__ import annotations

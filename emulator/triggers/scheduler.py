@@ -1,4 +1,4 @@
-"""Function schedules (spec 8) on the emulator's clock: a loop that fires each run when it is due,
+"""Function schedules on the emulator's clock: a loop that fires each run when it is due,
 and `advance`, which moves the virtual clock and fires every run due on the way, in time order."""
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 /*
  * Node.js worker for Appwrite 1.3 functions (the open-runtimes v2 `(req, res)` contract).
  *
- * The emulator starts one of these per warm deployment and talks to it over the line protocol in
+ * The emulator starts one of these per warm deployment and talks to it over the line protocol
+ * defined by emulator/executor/protocol.py and described from the adapter's side in
  * runtimes/README.md: requests arrive on stdin, replies leave on fd 3 (or --reply-fd); at start-up
  * both move to private descriptors and user code gets /dev/null in their place. The user's
  * entrypoint is required once (CommonJS); `module.exports` (or its `.default`) is called for every
@@ -407,6 +408,7 @@ function load() {
   } finally {
     loading = false;
   }
+  // The hello: protocol.py's LoadErrorMessage or ReadyMessage.
   if (loadErrorText !== null) {
     const stderr = loadRecord.err.copy();
     stderr.line(loadErrorText);
@@ -465,8 +467,9 @@ function statusCode(status) {
 let firstExecution = true;
 const queue = [];
 
-// Sends the reply of `execution`; it counts as answered (`done`) once the reply is written. If the
-// reply cannot be written the worker exits, so the emulator sees the failure at once.
+// Sends the reply of `execution` (protocol.py's ResultMessage); it counts as answered (`done`) once
+// the reply is written. If the reply cannot be written the worker exits, so the emulator sees the
+// failure at once.
 function finish(execution, code, response) {
   if (execution.done) return;
   let line;

@@ -1,8 +1,8 @@
 """Python worker for Appwrite 1.3 functions (the open-runtimes v2 ``main(req, res)`` contract).
 
 The emulator starts one of these per warm deployment and talks to it over the line protocol
-described in ``runtimes/README.md``: requests arrive on stdin, replies leave on fd 3 (or
-``--reply-fd``); at start-up both move to private descriptors and user code gets ``/dev/null`` in
+defined by ``emulator/executor/protocol.py`` and described from the adapter's side in
+``runtimes/README.md``: requests arrive on stdin, replies leave on fd 3 (or ``--reply-fd``); at start-up both move to private descriptors and user code gets ``/dev/null`` in
 their place. The user's entrypoint is imported once, as a module of a synthetic ``userlib``
 package rooted at the code directory (so ``from .helpers import x`` works, as it did in 1.3), and
 its ``main`` is called once per request.
@@ -562,6 +562,7 @@ class Worker:
             _release(capture, token)
         self.load_stdout = capture.out.text()
         self.load_stderr = capture.err.text()
+        # The hello: protocol.py's LoadErrorMessage or ReadyMessage.
         if self.load_error is not None:
             return {"type": "load_error", "stderr": cut_text(self.load_stderr + self.load_error)}
         return {"type": "ready"}
@@ -636,7 +637,7 @@ class Worker:
                     f"execution {exec_id}: {name} was cut to its first {OUTPUT_LIMIT} bytes "
                     f"({sink.dropped} more characters were dropped)"
                 )
-        return {
+        return {  # protocol.py's ResultMessage
             "type": "result",
             "id": exec_id,
             "statusCode": status,

@@ -1,14 +1,18 @@
-"""Deployments, builds and executions over HTTP: the error paths and the records (spec 4.7–4.15)."""
+"""Deployments, builds and executions over HTTP: the error paths and the records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from emulator.app import create_app
+from emulator.config import Settings
 from tests.conftest import assert_appwrite_error
-from tests.http.conftest import AS_GUEST, upload, wait_built
+from tests.http.conftest import AS_GUEST, KEY_HEADERS, upload, wait_built
 from tests.support import fixture, pack, wait_for
 
 DEPLOYMENT_KEYS = [
@@ -146,6 +150,131 @@ def test_upload_extension_range_and_size(client: TestClient, fn_id: str) -> None
         "storage_invalid_file_size",
     )
     assert_appwrite_error(upload(client, "missing", archive), 404, "function_not_found")
+
+
+MiB = 1024 * 1024
+BAD_RANGE = "The content range is invalid. Please check the value of the Content-Range header."
+
+
+def bytes_kept(settings: Settings) -> int:
+    """What the uploads folder of the data dir holds, in bytes."""
+    uploads = settings.data_dir / "uploads"
+    return sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file())
+
+
+def test_upload_checks_in_13_order(client: TestClient, fn_id: str) -> None:
+    archive = pack(fixture("python", "counter"))
+    bad_range = {"Content-Range": "bytes 10-5/100"}
+    assert_appwrite_error(
+        upload(client, "missing", archive, headers=bad_range), 404, "function_not_found"
+    )
+    no_file = client.post(
+        f"/v1/functions/{fn_id}/deployments",
+        data={"entrypoint": "main.py", "activate": "true"},
+        files={"other": ("x", b"x")},
+        headers=bad_range,
+    )
+    assert_appwrite_error(no_file, 400, "storage_file_empty", "No file sent")
+    assert_appwrite_error(
+        upload(client, fn_id, archive, filename="code.zip", headers=bad_range),
+        400,
+        "storage_file_type_unsupported",
+    )
+    assert_appwrite_error(
+        upload(client, fn_id, archive, headers={**bad_range, "X-Appwrite-ID": "../x"}),
+        400,
+        "storage_invalid_content_range",
+        BAD_RANGE,
+    )
+    too_big_bad_id = {"Content-Range": f"bytes 0-9/{30_000_001}", "X-Appwrite-ID": "../x"}
+    error = assert_appwrite_error(
+        upload(client, fn_id, archive, headers=too_big_bad_id), 400, "general_argument_invalid"
+    )
+    assert error["message"].startswith("Invalid X-Appwrite-ID: ")
+    # The declared size is checked before the part's length (10 bytes declared, more sent).
+    assert_appwrite_error(
+        upload(client, fn_id, archive, headers={"Content-Range": f"bytes 0-9/{30_000_001}"}),
+        400,
+        "storage_invalid_file_size",
+    )
+
+
+def test_parts_larger_than_their_range_are_refused_and_never_kept(
+    client: TestClient, fn_id: str, settings: Settings
+) -> None:
+    """Four 20 MiB parts declared as the 5 MiB chunks of a 29 MB upload."""
+    part = b"x" * (20 * MiB)
+    statuses = []
+    for start in range(0, 4 * 5 * MiB, 5 * MiB):
+        headers = {
+            "Content-Range": f"bytes {start}-{start + 5 * MiB - 1}/29000000",
+            "X-Appwrite-ID": "big",
+        }
+        response = upload(client, fn_id, part, headers=headers)
+        if response.status_code == 400:
+            assert_appwrite_error(response, 400, "storage_invalid_content_range", BAD_RANGE)
+        statuses.append(response.status_code)
+    assert (statuses, bytes_kept(settings)) == ([400] * 4, 0)
+    assert client.get(f"/v1/functions/{fn_id}/deployments").json()["total"] == 0
+
+
+def test_parts_shorter_than_their_range_or_overlapping_another_are_refused(
+    client: TestClient, fn_id: str, settings: Settings
+) -> None:
+    data = bytes(range(256)) * 40  # 10,240 bytes in chunks of 4,096
+    first = upload(
+        client, fn_id, data[:4096], headers={"Content-Range": f"bytes 0-4095/{len(data)}"}
+    )
+    assert first.status_code == 202
+    upload_id = first.json()["$id"]
+    attempts = {
+        "bytes 4096-8191": data[4096:8000],  # shorter than its range
+        "bytes 2048-6143": data[2048:6144],  # its length is right, but it overlaps the first
+        "bytes 8192-10240": data[8192:],  # the 1.3 SDKs' last part carries END - START bytes
+    }
+    for declared, part in attempts.items():
+        headers = {"Content-Range": f"{declared}/{len(data)}", "X-Appwrite-ID": upload_id}
+        assert_appwrite_error(
+            upload(client, fn_id, part + b"!", headers=headers),
+            400,
+            "storage_invalid_content_range",
+            BAD_RANGE,
+        )
+    assert bytes_kept(settings) == 4096
+    got = client.get(f"/v1/functions/{fn_id}/deployments/{upload_id}").json()
+    assert got["size"] == len(data) and got["buildId"] == ""  # still waiting for its parts
+
+
+@pytest.mark.parametrize("last_end_is_size", [True, False])
+def test_chunked_upload_builds_with_either_last_part_convention(
+    client: TestClient, fn_id: str, settings: Settings, last_end_is_size: bool
+) -> None:
+    archive = pack(fixture("python", "counter"))
+    size, step = len(archive), 100
+    assert size % step, "the last part must be partial"
+    upload_id = ""
+    for start in range(0, size, step):
+        end = min(start + step - 1, size if last_end_is_size else size - 1)
+        headers = {"Content-Range": f"bytes {start}-{end}/{size}"}
+        if upload_id:
+            headers["X-Appwrite-ID"] = upload_id
+        response = upload(client, fn_id, archive[start : start + step], headers=headers)
+        assert response.status_code == 202, response.text
+        upload_id = response.json()["$id"]
+    assert response.json()["size"] == size
+    assert wait_built(client, fn_id, upload_id)["status"] == "ready"
+    assert bytes_kept(settings) == size
+
+
+def test_a_single_upload_over_the_limit_is_not_kept(settings: Settings, tmp_path: Path) -> None:
+    small = dataclasses.replace(settings, max_deployment_size=3 * MiB)
+    with TestClient(create_app(small), raise_server_exceptions=False) as client:
+        client.headers.update(KEY_HEADERS)
+        client.post("/v1/functions", json={"functionId": "f", "name": "F", "runtime": "python-3.9"})
+        response = upload(client, "f", b"x" * (8 * MiB))
+        assert_appwrite_error(response, 400, "storage_invalid_file_size")
+        assert client.get("/v1/functions/f/deployments").json()["total"] == 0
+    assert bytes_kept(small) == 0
 
 
 def test_corrupt_archive_fails_the_build_and_can_be_retried(client: TestClient, fn_id: str) -> None:

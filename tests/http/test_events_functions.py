@@ -1,4 +1,4 @@
-"""Every event of the Functions service (spec 9.1) reaches subscribed Python and Node functions,
+"""Every event of the Functions service reaches subscribed Python and Node functions,
 with 1.3's names, payloads and variables."""
 
 from __future__ import annotations

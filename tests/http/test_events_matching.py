@@ -1,4 +1,4 @@
-"""Injected events (`POST /v1/emulator/events`): 1.3's validation and expansion (spec 9.2, 9.3),
+"""Injected events (`POST /v1/emulator/events`): 1.3's validation and expansion,
 the variables a subscriber sees, and runaway chains being stopped."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ POOL = [
     "databases.*.collections.*.documents.*.update",
     "buckets.*.files.*",
 ]
-# (injected event, the subscriptions of POOL it must start), after the examples of spec 9.2/9.3.
+# (injected event, the subscriptions of POOL it must start), after the examples in Appwrite 1.3's event documentation.
 TABLE = [
     ("functions.FN.create", {"functions.FN.create", "functions.*.create", "functions.FN"}),
     ("functions.FN.update", {"functions.FN"}),

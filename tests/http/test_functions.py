@@ -255,6 +255,29 @@ def test_update_replaces_every_field_and_reenables(client: TestClient) -> None:
     assert client.get(f"/v1/functions/{fn['$id']}").json() == updated
 
 
+def test_each_setting_lands_in_its_own_field_on_create_and_update(client: TestClient) -> None:
+    settings = {
+        "name": "First",
+        "execute": ["users"],
+        "events": ["users.*.create"],
+        "schedule": "0 0 1 1 *",
+        "timeout": 20,
+        "enabled": False,
+    }
+    fn = create(client, **settings)
+    assert {key: fn[key] for key in settings} == settings
+    changed = {
+        "name": "Second",
+        "execute": ["any", "guests"],
+        "events": ["users.*.delete", "functions.*.create"],
+        "schedule": "*/5 * * * *",
+        "timeout": 40,
+        "enabled": True,
+    }
+    updated = client.put(f"/v1/functions/{fn['$id']}", json=changed).json()
+    assert {key: updated[key] for key in changed} == changed
+
+
 def test_update_ignores_runtime_and_needs_name(client: TestClient) -> None:
     fn = create(client)
     assert_appwrite_error(
@@ -496,7 +519,7 @@ def test_everything_survives_a_restart(settings: Settings) -> None:
 
 
 def test_bare_repeated_queries_param_is_a_500_as_in_13(client: TestClient) -> None:
-    # `queries=a` (no brackets) reaches 1.3's handler as a string, which it cannot use (spec 13.13).
+    # `queries=a` (no brackets) reaches 1.3's handler as a string, which it cannot use.
     assert_appwrite_error(
         client.get("/v1/functions?queries=limit(1)"), 500, "general_unknown", "Server Error"
     )

@@ -1,4 +1,4 @@
-"""`GET /v1/functions/runtimes` (spec 4.3) and the runtime allow-list."""
+"""`GET /v1/functions/runtimes` and the runtime allow-list."""
 
 from __future__ import annotations
 

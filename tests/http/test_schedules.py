@@ -1,4 +1,4 @@
-"""Schedules (spec 8) over HTTP: the virtual clock, run-now, the real-time loop, restarts."""
+"""Schedules over HTTP: the virtual clock, run-now, the real-time loop, restarts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The variable operations over HTTP (spec 4.16–4.20)."""
+"""The variable operations over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cron validation and run times, following dragonmantank/cron-expression v3.3 (spec 8)."""
+"""Cron validation and run times, following dragonmantank/cron-expression v3.3."""
 
 from __future__ import annotations
 

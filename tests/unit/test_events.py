@@ -1,4 +1,4 @@
-"""Event-name validation and expansion against the examples of spec 9.2 and 9.3."""
+"""Event-name validation and expansion against the examples of Appwrite 1.3's event documentation."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 
 from emulator.backend.context import Chain, Context, Emitted
 from emulator.backend.deployments import create_deployment
-from emulator.backend.functions import create_function
+from emulator.backend.functions import FunctionSettings, create_function
 from emulator.config import Settings
 from emulator.executor.discovery import LocalRuntime
 from emulator.executor.results import BuildResult, ExecutionResult
@@ -59,9 +59,12 @@ def run(settings: Settings, scenario: Callable[[Context], Awaitable[None]]) -> N
 async def add_function(ctx: Context, function_id: str, events: list[str], **kw: Any) -> None:
     """A function with a built, active deployment."""
     enabled = kw.pop("enabled", True)
-    await create_function(ctx, function_id, function_id, "python-3.9", [], events, "", 15, enabled)
+    settings = FunctionSettings(name=function_id, events=tuple(events), enabled=enabled)
+    await create_function(ctx, function_id, runtime="python-3.9", settings=settings)
     code = io.BytesIO(b"not really an archive")
-    await create_deployment(ctx, function_id, "main.py", True, code, "code.tar.gz", None, None)
+    await create_deployment(
+        ctx, function_id, entrypoint="main.py", activate=True, code=code, filename="code.tar.gz"
+    )
     await ctx.tasks.wait_idle()
 
 

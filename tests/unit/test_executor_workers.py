@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,111 +24,21 @@ import pytest
 from emulator.catalog import CATALOGUE
 from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
 from emulator.executor.discovery import LocalRuntime
+from emulator.executor.protocol import MAX_REPLY_LINE
 from emulator.executor.results import truncate
-from emulator.executor.workers import MAX_REPLY_LINE
+
+try:
+    from worker_client import LANGUAGES as BY_NAME
+    from worker_client import ROOT, Language, language_params
+except ImportError:  # tests/unit imported as a package
+    from tests.unit.worker_client import LANGUAGES as BY_NAME
+    from tests.unit.worker_client import ROOT, Language, language_params
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "functions"
-NODE = shutil.which("node")
-
-PYTHON_TOOLBOX = """
-import json, os, subprocess, sys, time, uuid
-
-TOKEN = uuid.uuid4().hex  # changes with every new worker process
-COUNT = 0
-
-
-def main(req, res):
-    global COUNT
-    COUNT += 1
-    data = json.loads(req.payload or "{}")
-    action = data.get("action")
-    if action == "sleep":
-        time.sleep(data["seconds"])
-    elif action == "exit":
-        os._exit(data.get("code", 3))
-    elif action == "hog":
-        hoard = []
-        while True:
-            hoard.append(bytearray(10 * 1024 * 1024))
-    elif action == "spawn":
-        subprocess.Popen(["sleep", data["marker"]], start_new_session=True)
-    elif action == "env":
-        return res.json({key: os.environ.get(key) for key in data["keys"]})
-    elif action == "noise":
-        os.write(1, b"raw stdout line\\n")
-        os.write(2, b"raw stderr line\\n")
-    elif action == "flood":
-        line = "x" * 1023
-        for _ in range(data["megabytes"] * 1024):
-            print(line)
-    elif action == "fd3":
-        os.write(3, b"junk")
-    elif action == "cat":
-        subprocess.Popen(["cat"])  # inherits stdin
-    elif action == "poison":
-        fd = _reply_fd()
-        text = data["text"].encode()
-        while True:  # until the emulator kills the worker
-            os.write(fd, text)
-            if not data.get("repeat"):
-                break
-    res.json({"token": TOKEN, "count": COUNT})
-
-
-def _reply_fd():  # the worker's reply pipe: the one write-only pipe besides stdout and stderr
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink("/proc/self/fd/" + name)
-            with open("/proc/self/fdinfo/" + name) as info:
-                flags = int(info.read().split("flags:")[1].split()[0], 8)
-        except (OSError, IndexError):
-            continue
-        if int(name) > 2 and target.startswith("pipe:") and flags & 3 == 1:
-            return int(name)
-    raise RuntimeError("no reply pipe")
-"""
-
-NODE_TOOLBOX = """
-const crypto = require('crypto');
-const { spawn } = require('child_process');
-
-const TOKEN = crypto.randomUUID(); // changes with every new worker process
-let COUNT = 0;
-
-module.exports = async (req, res) => {
-  COUNT += 1;
-  const data = JSON.parse(req.payload || '{}');
-  const action = data.action;
-  if (action === 'sleep') {
-    await new Promise((resolve) => setTimeout(resolve, data.seconds * 1000));
-  } else if (action === 'exit') {
-    process.exit(data.code === undefined ? 3 : data.code);
-  } else if (action === 'hog') {
-    const hoard = [];
-    while (true) hoard.push(new Array(1024 * 1024).fill(Math.random()));
-  } else if (action === 'spawn') {
-    spawn('sleep', [data.marker], { detached: true, stdio: 'ignore' }).unref();
-  } else if (action === 'env') {
-    const out = {};
-    for (const key of data.keys) out[key] = process.env[key] === undefined ? null : process.env[key];
-    return res.json(out);
-  } else if (action === 'noise') {
-    process.stdout.write('raw stdout line\\n');
-    process.stderr.write('raw stderr line\\n');
-  } else if (action === 'flood') {
-    const line = 'x'.repeat(1023);
-    for (let i = 0; i < data.megabytes * 1024; i++) console.log(line);
-  } else if (action === 'fd3') {
-    require('fs').writeSync(3, 'junk');
-  } else if (action === 'cat') {
-    spawn('cat', [], { stdio: 'inherit' }); // would read the next request from stdin
-  }
-  res.json({ token: TOKEN, count: COUNT });
-};
-"""
+TOOLBOX = "toolbox"
+"""The fixture function (one per language) that does on request what these tests need: sleep,
+exit, hog memory, spawn a grandchild, echo the environment, write noise, flood, poke fd 3."""
 
 
 def _runtime(runtime_id: str, interpreter: str) -> LocalRuntime:
@@ -142,28 +51,22 @@ def _python_interpreter() -> str:
     return str(found[-1]) if found else sys.executable
 
 
-LANGUAGES = [
-    pytest.param("python", id="python"),
-    pytest.param(
-        "node", id="node", marks=pytest.mark.skipif(NODE is None, reason="node is not installed")
-    ),
-]
+LANGUAGES = language_params()
 
 
 class Harness:
     """One executor plus one built "toolbox" deployment of a language."""
 
-    def __init__(self, executor: Executor, language: str, tmp_path: Path) -> None:
+    def __init__(self, executor: Executor, language: Language, tmp_path: Path) -> None:
         self.executor = executor
         self.language = language
         self.tmp_path = tmp_path
-        if language == "python":
-            self.runtime = _runtime("python-3.9", _python_interpreter())
-            self.entrypoint, self.source = "main.py", PYTHON_TOOLBOX
-        else:
-            assert NODE is not None
-            self.runtime = _runtime("node-18.0", NODE)
-            self.entrypoint, self.source = "index.js", NODE_TOOLBOX
+        # The python-3.9 runtime runs on a Python 3.9 when pyenv has one.
+        interpreter = _python_interpreter() if language.name == "python" else language.executable()
+        assert interpreter is not None
+        self.runtime = _runtime(language.runtime_id, interpreter)
+        self.entrypoint = language.entrypoint
+        self.source = (language.fixture(TOOLBOX) / language.entrypoint).read_text()
         self.build_id = "b" + uuid.uuid4().hex[:8]
         self.deployment_id = "d" + uuid.uuid4().hex[:8]
 
@@ -222,11 +125,13 @@ Factory = Callable[..., Awaitable[Harness]]
 async def harness(tmp_path: Path) -> AsyncIterator[Factory]:
     executors: list[Executor] = []
 
-    async def make(language: str, **options: Any) -> Harness:
+    async def make(language: Language | str, **options: Any) -> Harness:
         executor = Executor(builds_dir=tmp_path / "builds", cache_dir=tmp_path / "cache", **options)
         await executor.start()
         executors.append(executor)
-        h = Harness(executor, language, tmp_path)
+        h = Harness(
+            executor, BY_NAME[language] if isinstance(language, str) else language, tmp_path
+        )
         await h.build()
         return h
 
@@ -276,7 +181,7 @@ def _gone(pids: Iterable[int]) -> bool:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_the_first_execution_starts_a_worker_and_later_ones_reuse_it(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language)
     cold = await h.run()
@@ -292,7 +197,7 @@ async def test_the_first_execution_starts_a_worker_and_later_ones_reuse_it(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_executions_run_in_parallel_up_to_the_pool_size_then_queue(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language, pool_size=2)
     await asyncio.gather(*(h.run("sleep", seconds=0) for _ in range(2)))  # two warm workers
@@ -308,14 +213,15 @@ async def test_executions_run_in_parallel_up_to_the_pool_size_then_queue(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_timeout_fails_the_execution_and_replaces_the_worker(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language)
     before = await h.token()
     result = await h.run("sleep", seconds=5, timeout=1)
     assert (result.status_code, result.response, result.stdout) == (500, "", "")
     assert result.stderr == TIMEOUT_MESSAGE
-    assert result.duration >= 1.0 and result.duration < 2.0  # DECISIONS #6
+    # The time actually waited: at least the timeout, less than a second more.
+    assert result.duration >= 1.0 and result.duration < 2.0
     after = await h.token()
     assert after["token"] != before["token"] and after["count"] == 1
 
@@ -367,7 +273,7 @@ async def test_a_cold_start_that_outlasts_the_timeout_is_a_timeout(harness: Fact
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_worker_that_exits_fails_only_its_execution(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language)
     before = await h.token()
@@ -380,29 +286,25 @@ async def test_a_worker_that_exits_fails_only_its_execution(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_memory_hog_fails_its_execution_and_the_next_one_works(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language, memory_mb=256)
     hog = await h.run("hog", timeout=20)
     assert hog.status_code == 500 and hog.response == ""
-    if language == "python":
+    if language.name == "python":
         assert "MemoryError" in hog.stderr
     else:
         assert "it may have run out of memory (the limit is 256 MB)" in hog.stderr
     assert (await h.token())["count"] >= 1
 
 
-@pytest.mark.parametrize(
-    ("language", "fixture"), [("python", "syntax_error"), ("node", "syntax_error")]
-)
+@pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_load_error_fails_every_execution_with_its_text(
-    harness: Factory, language: str, fixture: str
+    harness: Factory, language: Language
 ) -> None:
-    if language == "node" and NODE is None:
-        pytest.skip("node is not installed")
     h = await harness(language)
     h.build_id = "broken"
-    source = (FIXTURES / language / fixture / h.entrypoint).read_text()
+    source = (language.fixture("syntax_error") / h.entrypoint).read_text()
     await h.build({h.entrypoint: source})
     results = [await h.run() for _ in range(2)]
     assert [r.status_code for r in results] == [500, 500]
@@ -416,7 +318,7 @@ async def test_a_load_error_fails_every_execution_with_its_text(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_the_environment_is_minimal_plus_variables_refreshed_per_execution(
-    harness: Factory, language: str, monkeypatch: pytest.MonkeyPatch
+    harness: Factory, language: Language, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EMULATOR_ONLY_SECRET", "do-not-leak")
     h = await harness(language)
@@ -425,7 +327,8 @@ async def test_the_environment_is_minimal_plus_variables_refreshed_per_execution
     second = await h.run("env", keys=keys, variables={"MY_VARIABLE": "two"})
     one, two = json.loads(first.response), json.loads(second.response)
     assert one["EMULATOR_ONLY_SECRET"] is None
-    assert (one["MY_VARIABLE"], two["MY_VARIABLE"]) == ("one", "two")  # DECISIONS #11
+    # Refreshed for every execution, not frozen at the cold start.
+    assert (one["MY_VARIABLE"], two["MY_VARIABLE"]) == ("one", "two")
     assert one["PATH"] and one["HOME"] and one["LANG"]
 
 
@@ -447,7 +350,7 @@ async def test_descriptors_the_emulator_inherited_do_not_reach_workers(harness: 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_the_workers_own_output_goes_to_the_log_with_the_deployment_id(
-    harness: Factory, language: str, caplog: pytest.LogCaptureFixture
+    harness: Factory, language: Language, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = await harness(language)
     with caplog.at_level(logging.INFO, logger="emulator.executor"):
@@ -462,10 +365,10 @@ async def test_the_workers_own_output_goes_to_the_log_with_the_deployment_id(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-async def test_outputs_are_cut_to_one_million_bytes(harness: Factory, language: str) -> None:
+async def test_outputs_are_cut_to_one_million_bytes(harness: Factory, language: Language) -> None:
     h = await harness(language)
     h.build_id = "big"
-    source = (FIXTURES / language / "big_output" / h.entrypoint).read_text()
+    source = (language.fixture("big_output") / h.entrypoint).read_text()
     await h.build({h.entrypoint: source})
     result = await h.run()
     assert result.status_code == 200
@@ -474,7 +377,9 @@ async def test_outputs_are_cut_to_one_million_bytes(harness: Factory, language: 
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-async def test_a_flood_of_output_keeps_the_emulator_small(harness: Factory, language: str) -> None:
+async def test_a_flood_of_output_keeps_the_emulator_small(
+    harness: Factory, language: Language
+) -> None:
     h = await harness(language)
     await h.token()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -490,7 +395,7 @@ async def test_a_flood_of_output_keeps_the_emulator_small(harness: Factory, lang
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("action", ["fd3", "cat"])
 async def test_user_code_cannot_disturb_the_protocol(
-    harness: Factory, language: str, action: str
+    harness: Factory, language: Language, action: str
 ) -> None:
     h = await harness(language)
     before = await h.token()
@@ -551,7 +456,7 @@ async def test_stop_deployment_stops_its_idle_workers(harness: Factory) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_close_leaves_no_process_behind_not_even_grandchildren(
-    harness: Factory, language: str
+    harness: Factory, language: Language
 ) -> None:
     h = await harness(language, pool_size=2)
     marker = f"{int.from_bytes(os.urandom(2), 'big') + 1000}.{os.getpid()}"
@@ -614,7 +519,7 @@ asyncio.run(main())
 async def test_nothing_survives_a_sigkilled_emulator(tmp_path: Path) -> None:
     marker = f"{int.from_bytes(os.urandom(2), 'big') + 1000}.{os.getpid()}"
     with tarfile.open(tmp_path / "toolbox.tar.gz", "w:gz") as tar:
-        data = PYTHON_TOOLBOX.encode()
+        data = (BY_NAME["python"].fixture(TOOLBOX) / "main.py").read_bytes()
         info = tarfile.TarInfo("main.py")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))

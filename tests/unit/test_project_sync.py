@@ -84,13 +84,20 @@ def test_functions_are_created_with_variables_and_their_folder_deployed(tmp_path
     write_project(
         root,
         [
-            python_function(root, "greeter", variables={"GREETING": "hi"}, execute=["any"]),
+            python_function(
+                root,
+                "greeter",
+                variables={"GREETING": "hi"},
+                execute=["any"],
+                events=["users.*.create"],
+            ),
             python_function(root, "plain", name=None, schedule="*/5 * * * *", timeout=30),
         ],
     )
     with serving(tmp_path) as client:
         greeter = active(client, "greeter")
         assert greeter["name"] == "Greeter" and greeter["execute"] == ["any"]
+        assert greeter["events"] == ["users.*.create"]
         assert [(v["key"], v["value"]) for v in greeter["vars"]] == [("GREETING", "hi")]
         plain = active(client, "plain")
         assert (plain["schedule"], plain["timeout"], plain["execute"]) == ("*/5 * * * *", 30, [])

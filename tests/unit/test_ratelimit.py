@@ -1,4 +1,4 @@
-"""1.3's createExecution abuse limit (spec 10, DECISIONS #13)."""
+"""1.3's createExecution abuse limit (off by default in the emulator)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from emulator.backend.context import Context, VirtualClock
 from emulator.backend.executions import list_executions
-from emulator.backend.functions import create_function, get_function, update_function
+from emulator.backend.functions import (
+    FunctionSettings,
+    create_function,
+    get_function,
+    update_function,
+)
 from emulator.config import Settings
 from emulator.queries import EXECUTIONS_SCHEMA, parse_queries
 from emulator.triggers.scheduler import Scheduler
@@ -38,7 +43,7 @@ def frozen(ctx: Context) -> None:
 async def scheduled(ctx: Context, function_id: str, schedule: str) -> None:
     await add_function(ctx, function_id, [])
     fn = await get_function(ctx, function_id)
-    await update_function(ctx, function_id, fn.name, [], [], schedule, 15, True)
+    await update_function(ctx, function_id, FunctionSettings(name=fn.name, schedule=schedule))
 
 
 def test_advance_fires_every_due_minute_in_time_order(settings: Settings) -> None:
@@ -75,7 +80,8 @@ def test_advance_fires_every_due_minute_in_time_order(settings: Settings) -> Non
 def test_start_recomputes_schedule_next_and_close_stops_the_loop(settings: Settings) -> None:
     async def scenario(ctx: Context) -> None:
         frozen(ctx)
-        await create_function(ctx, "fn", "fn", "python-3.9", [], [], "0 * * * *", 15, True)
+        settings = FunctionSettings(name="fn", schedule="0 * * * *")
+        await create_function(ctx, "fn", runtime="python-3.9", settings=settings)
         ctx.clock.advance_to(START + timedelta(days=3))  # as if the emulator was stopped
         scheduler = Scheduler(ctx)
         await scheduler.start()
@@ -96,7 +102,7 @@ def test_the_loop_sleeps_until_the_next_run(settings: Settings) -> None:
         real_now = datetime.now(UTC)
         minute = real_now.replace(second=0, microsecond=0) + timedelta(minutes=1)
         ctx.clock.offset = minute - timedelta(seconds=1) - real_now
-        await update_function(ctx, "fn", "fn", [], [], "* * * * *", 15, True)
+        await update_function(ctx, "fn", FunctionSettings(name="fn", schedule="* * * * *"))
         scheduler = Scheduler(ctx)
         await scheduler.start()
         try:

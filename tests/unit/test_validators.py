@@ -1,4 +1,4 @@
-"""Param validators: acceptance rules and the exact 1.3 failure texts (spec 1.4, 2.4)."""
+"""Param validators: acceptance rules and the exact 1.3 failure texts."""
 
 from __future__ import annotations
 

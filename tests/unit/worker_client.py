@@ -1,7 +1,9 @@
-"""A tiny client for the runtime worker protocol (see runtimes/README.md), shared by the tests.
+"""A tiny client for the worker protocol (`emulator.executor.protocol`), shared by the tests, and
+the table of the languages whose adapters the tests drive.
 
 It starts a real adapter process the way the emulator does -- requests on stdin, replies on a pipe
 passed with ``pass_fds`` -- and collects the worker's own stdout/stderr so tests can look at them.
+Requests are encoded by the protocol module itself, so the adapters get the executor's exact bytes.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from emulator.catalog import CATALOGUE
+from emulator.executor.protocol import Execute, worker_arguments
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "functions"
-PYTHON_WORKER = ROOT / "runtimes" / "python" / "worker.py"
-NODE_WORKER = ROOT / "runtimes" / "node" / "worker.js"
 
 _EOF = object()
 
@@ -79,6 +85,7 @@ class WorkerClient:
         finally:
             os.close(write_fd)
         self._replies: queue.Queue[Any] = queue.Queue()
+        self.lines: list[bytes] = []  # every reply line as it arrived, newline included
         self._out = bytearray()
         self._err = bytearray()
         self._threads = [
@@ -93,6 +100,7 @@ class WorkerClient:
     def _read_replies(self, fd: int) -> None:
         with os.fdopen(fd, "rb") as pipe:
             for line in pipe:
+                self.lines.append(line)
                 self._replies.put(json.loads(line.decode("utf-8")))
         self._replies.put(_EOF)
 
@@ -103,8 +111,12 @@ class WorkerClient:
 
     # -- protocol ----------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
+        self.send_line(json.dumps(message).encode("utf-8") + b"\n")
+
+    def send_line(self, line: bytes) -> None:
+        """Write `line` as it is on the worker's stdin."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
+        self.proc.stdin.write(line)
         self.proc.stdin.flush()
 
     def recv(self, timeout: float = 10.0) -> dict[str, Any] | None:
@@ -135,15 +147,10 @@ class WorkerClient:
         exec_id: str | None = None,
     ) -> str:
         exec_id = exec_id or uuid.uuid4().hex
-        self.send(
-            {
-                "type": "execute",
-                "id": exec_id,
-                "payload": payload,
-                "variables": variables or {},
-                "headers": headers or {},
-            }
-        )
+        request = Execute(exec_id, payload, variables or {}, headers or {})
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(request.encode())
+        self.proc.stdin.flush()
         return exec_id
 
     def execute(
@@ -208,9 +215,138 @@ class WorkerClient:
                 stream.close()
 
 
+# -- the languages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Language:
+    """What the tests need to know about one language adapter.
+
+    Adding a language to the shared suites (tests/unit/test_runtime_adapters.py and the executor's
+    tests) takes a row in `LANGUAGES`, its adapter in runtimes/<name>/, and a fixture folder per
+    shared behaviour in tests/fixtures/functions/<name>/ (the same folder names as the others).
+    """
+
+    name: str
+    program: str | None
+    """The interpreter looked up on PATH; None: the Python that runs the tests."""
+    worker: str
+    """The adapter's file in runtimes/<name>/."""
+    entrypoint: str
+    """The entry file of the fixtures (`relative_import`'s is src/<entrypoint>)."""
+    runtime_id: str
+    """The 1.3 runtime the executor tests deploy with."""
+    print_adds_newline: bool
+    """Captured output is the text as written, each line ending in "\\n" (Python's print), or
+    the logged lines joined by "\\n" (Node's console)."""
+    sorted_keys: bool
+    """A JSON response has its keys sorted (Python, as 1.3's Flask runtime) or in insertion order."""
+    syntax_error_at: str
+    """Where the error of the `syntax_error` fixture points."""
+    no_function_error: str
+    """The load error of an entrypoint without the function to call (`no_function`)."""
+    invalid_status_error: str
+    """The stderr of `res.send('x', 'abc')` (`status` fixture)."""
+    stdin_closers: tuple[str, ...]
+    """The `protocol_tampering` fixture's actions that stop or close the function's stdin."""
+
+    def executable(self) -> str | None:
+        return sys.executable if self.program is None else shutil.which(self.program)
+
+    @property
+    def worker_path(self) -> Path:
+        return ROOT / "runtimes" / self.name / self.worker
+
+    @property
+    def runtime_name(self) -> str:
+        return next(r.name for r in CATALOGUE if r.id == self.runtime_id)
+
+    @property
+    def runtime_version(self) -> str:
+        return next(r.version for r in CATALOGUE if r.id == self.runtime_id)
+
+    def fixture(self, name: str | Path) -> Path:
+        return fixture_dir(self.name, name)
+
+    def logged(self, *lines: str) -> str:
+        """The captured text of one execution that logged `lines`, one log call each."""
+        if self.print_adds_newline:
+            return "".join(line + "\n" for line in lines)
+        return "\n".join(lines)
+
+
+LANGUAGES: dict[str, Language] = {
+    language.name: language
+    for language in (
+        Language(
+            name="python",
+            program=None,
+            worker="worker.py",
+            entrypoint="main.py",
+            runtime_id="python-3.9",
+            print_adds_newline=True,
+            sorted_keys=True,
+            syntax_error_at='syntax_error/main.py", line 1',
+            no_function_error="main.py does not define a main function",
+            invalid_status_error="Invalid status code: 'abc'",
+            stdin_closers=("close",),
+        ),
+        Language(
+            name="node",
+            program="node",
+            worker="worker.js",
+            entrypoint="index.js",
+            runtime_id="node-18.0",
+            print_adds_newline=False,
+            sorted_keys=False,
+            syntax_error_at="syntax_error/index.js:2",
+            no_function_error="index.js does not export a function",
+            invalid_status_error="RangeError: Invalid status code: abc",
+            stdin_closers=("pause", "destroy"),
+        ),
+    )
+}
+
+
+def language_params(*names: str) -> list[Any]:
+    """`pytest.param`s of the languages (all by default), skipped where the interpreter is missing."""
+    params = []
+    for name in names or tuple(LANGUAGES):
+        language = LANGUAGES[name]
+        missing = language.executable() is None
+        reason = f"{language.program} is not on PATH"
+        params.append(
+            pytest.param(language, id=name, marks=pytest.mark.skipif(missing, reason=reason))
+        )
+    return params
+
+
 def fixture_dir(language: str, name: str | Path) -> Path:
     path = Path(name)
     return path if path.is_absolute() else FIXTURES / language / name
+
+
+def start_worker(
+    language: Language,
+    fixture: str | Path,
+    entrypoint: str | None = None,
+    *,
+    interpreter: str | None = None,
+    interpreter_args: Sequence[str] = (),
+    deps_dir: Path | None = None,
+    **kwargs: Any,
+) -> WorkerClient:
+    """A worker of `language` serving the fixture function `fixture` (a name or a folder)."""
+    program = interpreter or language.executable()
+    assert program is not None, f"{language.name} is not installed"
+    code_dir = language.fixture(fixture)
+    argv = [program, *interpreter_args, str(language.worker_path)]
+    argv += worker_arguments(
+        code_dir=str(code_dir),
+        entrypoint=entrypoint or language.entrypoint,
+        deps_dir=None if deps_dir is None else str(deps_dir),
+    )
+    return WorkerClient(argv, code_dir, **kwargs)
 
 
 def python_worker(
@@ -221,15 +357,13 @@ def python_worker(
     deps_dir: Path | None = None,
     **kwargs: Any,
 ) -> WorkerClient:
-    code_dir = fixture_dir("python", fixture)
-    argv = [python, str(PYTHON_WORKER), "--code-dir", str(code_dir), "--entrypoint", entrypoint]
-    if deps_dir is not None:
-        argv += ["--deps-dir", str(deps_dir)]
-    return WorkerClient(argv, code_dir, **kwargs)
+    return start_worker(
+        LANGUAGES["python"], fixture, entrypoint, interpreter=python, deps_dir=deps_dir, **kwargs
+    )
 
 
 def node_executable() -> str | None:
-    return shutil.which("node")
+    return LANGUAGES["node"].executable()
 
 
 def node_worker(
@@ -239,12 +373,9 @@ def node_worker(
     node_args: Sequence[str] = (),
     **kwargs: Any,
 ) -> WorkerClient:
-    node = node_executable()
-    assert node is not None
-    code_dir = fixture_dir("node", fixture)
-    argv = [node, *node_args, str(NODE_WORKER), "--code-dir", str(code_dir)]
-    argv += ["--entrypoint", entrypoint]
-    return WorkerClient(argv, code_dir, **kwargs)
+    return start_worker(
+        LANGUAGES["node"], fixture, entrypoint, interpreter_args=node_args, **kwargs
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
