@@ -13,7 +13,7 @@ WHEELHOUSE := build/wheelhouse
 BINARY_SOURCES := pyproject.toml setup.py \
 	$(shell find emulator runtimes packaging -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: install serve test lint node-sdk binary wheelhouse
+.PHONY: install serve test lint node-sdk binary wheelhouse screenshots
 
 $(BIN)/appwrite-emulator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,3 +68,7 @@ binary: dist/appwrite-emulator
 
 test: lint node-sdk wheelhouse binary
 	$(BIN)/pytest
+
+# PNG screenshots of the console's main pages into docs/screenshots/ (needs /usr/bin/chromium).
+screenshots: install
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/browser/test_screenshots.py

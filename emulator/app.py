@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import control, deployments, executions, functions, health, runtimes, variables
+from emulator.api.console import ServeConsole
 from emulator.api.endpoint import JSONResponse
 from emulator.api.limits import BodyLimit
 from emulator.api.origins import origin_allowed
@@ -27,6 +29,7 @@ from emulator.errors import AppwriteException, GeneralRouteNotFound, GeneralUnkn
 from emulator.executor import Executor
 from emulator.executor.discovery import LocalRuntime, discover
 from emulator.project.sync import start_project
+from emulator.server import STOPPING
 from emulator.store.db import Database
 from emulator.triggers.dispatch import Dispatcher
 from emulator.triggers.scheduler import Scheduler
@@ -150,7 +153,7 @@ def create_app(
     """
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, asyncio.Event]]:
         db = await Database.open(settings.database_path)
         found = local_runtimes if local_runtimes is not None else discover(settings.runtimes)
         executor = Executor(
@@ -172,7 +175,9 @@ def create_app(
         await app.state.scheduler.start()
         app.state.project = await start_project(ctx)
         try:
-            yield
+            yield {
+                STOPPING: asyncio.Event()
+            }  # set by the server as it stops (the live streams end)
         finally:
             await _shut_down(
                 app.state.project.close,
@@ -202,5 +207,6 @@ def create_app(
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_size)
-    app.add_middleware(AppwriteHeaders, cors_origins=settings.cors_origins)  # outermost
+    app.add_middleware(AppwriteHeaders, cors_origins=settings.cors_origins)
+    app.add_middleware(ServeConsole)  # outermost: the console's pages get no CORS headers
     return app

@@ -130,6 +130,7 @@ def banner(settings: Settings) -> str:
     lines = [
         "Appwrite Functions emulator (Appwrite 1.3.8 API) is running",
         f"  Endpoint:   {settings.endpoint}",
+        f"  Console:    {settings.endpoint.removesuffix('/v1')}/console",
         f"  Project ID: {settings.project_id}",
         f"  API key:    {settings.api_key}"
         + ("  (generated, kept in the data dir)" if settings.api_key_generated else ""),

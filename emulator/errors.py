@@ -228,3 +228,9 @@ class StorageInvalidFile(AppwriteException):
     type = "storage_invalid_file"
     code = 403
     default_message = "The uploaded file is invalid. Please check the file and try again."
+
+
+class StorageFileNotFound(AppwriteException):
+    type = "storage_file_not_found"
+    code = 404
+    default_message = "The requested file could not be found."

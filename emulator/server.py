@@ -7,6 +7,7 @@ Both use `server_config`: uvicorn's httptools protocol with a cap on the request
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -120,8 +121,15 @@ def server_config(app: ASGIApp, *, max_header_size: int, **options: Any) -> uvic
     return uvicorn.Config(app, http=protocol, server_header=False, **options)
 
 
+STOPPING = "server_stopping"
+"""Key of the app's lifespan state under which an `asyncio.Event` is set as soon as the server
+starts shutting down, before it waits for open connections: responses that never end by
+themselves (the console's live stream) end on it instead of holding the shutdown up."""
+
+
 class Server(uvicorn.Server):
-    """uvicorn's server that exits cleanly on a signal and calls `on_started` once it listens."""
+    """uvicorn's server that exits cleanly on a signal, calls `on_started` once it listens, and
+    sets the lifespan state's `STOPPING` event when its shutdown begins."""
 
     def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None):
         super().__init__(config)
@@ -131,6 +139,12 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
         # uvicorn re-raises the signal after shutting down; a clean stop exits 0 instead.
         self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stopping = self.lifespan.state.get(STOPPING) if hasattr(self, "lifespan") else None
+        if isinstance(stopping, asyncio.Event):
+            stopping.set()
+        await super().shutdown(sockets)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

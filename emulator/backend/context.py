@@ -1,5 +1,6 @@
-"""What every backend operation works with: settings, stores, runtimes, executor, the clock and
-the hook through which operations emit Appwrite events."""
+"""What every backend operation works with: settings, stores, runtimes, executor, the clock, the
+hook through which operations emit Appwrite events, and the one through which watchers (the
+console's live stream) see them."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ class Emitted:
 
 
 Listener = Callable[[Emitted], None]
+Watcher = Callable[[Emitted], None]
+"""Sees every emitted event and every `notify`; must return at once (queue, never await)."""
 
 
 @dataclass
@@ -72,6 +75,9 @@ class Context:
     clock: VirtualClock = field(default_factory=VirtualClock)
     tasks: TaskSet = field(default_factory=TaskSet)
     listeners: list[Listener] = field(default_factory=list)
+    watchers: list[Watcher] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)
+    """Function ID -> its project folder (appwrite.json's `path`), for project-mode functions."""
     functions: FunctionStore = field(init=False)
     variables: VariableStore = field(init=False)
     deployments: DeploymentStore = field(init=False)
@@ -96,10 +102,37 @@ class Context:
         depth: int = 0,
         chain: Chain | None = None,
     ) -> None:
-        """Hand an event to every listener (the dispatcher, the scheduler); never raises."""
+        """Hand an event to every listener (the dispatcher, the scheduler), then to the
+        watchers; never raises."""
         event = Emitted(pattern, params, payload, depth, chain)
         for listener in list(self.listeners):
             try:
                 listener(event)
             except Exception:
                 logger.exception("Listener failed on event %s", pattern)
+        if self.watchers:
+            self._tell_watchers(event)
+
+    def notify(self, pattern: str, params: dict[str, str], payload: Callable[[], Any]) -> None:
+        """Tell the watchers only about a change that 1.3 shows in its console without emitting
+        an event (a build finished, an execution started processing): no function runs on it.
+        `payload` is called only when someone watches, so the common case costs nothing."""
+        if self.watchers:
+            self._tell_watchers(Emitted(pattern, params, payload()))
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Start handing every event to `watcher`; returns what stops it."""
+        self.watchers.append(watcher)
+
+        def unwatch() -> None:
+            if watcher in self.watchers:
+                self.watchers.remove(watcher)
+
+        return unwatch
+
+    def _tell_watchers(self, event: Emitted) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(event)
+            except Exception:
+                logger.exception("Watcher failed on event %s", event.pattern)

@@ -175,6 +175,7 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
     build.updated_at = ctx.clock()
     await ctx.deployments.save_build(build)
     logger.info("Build of deployment %s (function %s): %s", deployment.id, fn.id, build.status)
+    ctx.notify(_EVENT + ".update", _ids(deployment), deployment.to_document)
     # Read again: a newer upload with `activate` may have taken the flag while this one built,
     # and the deployment may have been deleted meanwhile.
     latest = await ctx.deployments.get(deployment.id)
@@ -185,6 +186,7 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
             current.updated_at = ctx.clock()
             await ctx.functions.save(current)
             retire_workers(ctx, previous, deployment.id)
+            ctx.notify("functions.[functionId].update", {"functionId": fn.id}, current.to_document)
 
 
 def retire_workers(ctx: Context, previous: str, active: str) -> None:

@@ -189,6 +189,7 @@ async def _run_queued(ctx: Context, job: Job, depth: int, chain: Chain | None) -
     execution.status = "processing"
     execution.updated_at = ctx.clock()
     await ctx.executions.save(execution)
+    ctx.notify(_EVENT + ".update", _ids(execution), execution.to_document)
     await run_execution(ctx, job)
     document = execution.to_document()
     ctx.emit(_EVENT + ".update", _ids(execution), document, depth=depth, chain=chain)
@@ -247,6 +248,7 @@ async def create_execution(
         _emit_created(ctx, execution, authorized)
         _queue(ctx, Job(fn, deployment, execution, variables, data))
         return execution
+    ctx.notify(_EVENT + ".create", _ids(execution), execution.to_document)  # `processing`
     variables = function_variables(
         ctx, fn, deployment, trigger="http", data=data, event=None, event_data=None
     )
@@ -284,6 +286,7 @@ async def start_execution(
     deployment = await runnable_deployment(ctx, fn)
     execution = _new_execution(ctx, fn, deployment, trigger, "waiting")
     await ctx.executions.insert(execution)
+    ctx.notify(_EVENT + ".create", _ids(execution), execution.to_document)
     variables = function_variables(
         ctx, fn, deployment, trigger=trigger, data="", event=event, event_data=event_data
     )

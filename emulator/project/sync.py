@@ -126,7 +126,9 @@ async def start_project(ctx: Context) -> ProjectSession:
             log.warning("%s: not created from appwrite.json: %s", spec.id, exc.message)
             continue
         if spec.deployable:
+            assert spec.path is not None
             watched.append(spec)
+            ctx.folders[spec.id] = spec.path  # the console's code editor works in it
     deploying = ctx.tasks.spawn(deployer.deploy_all(watched), name="project-deploy")
     watcher = None
     if settings.watch and watched:

@@ -5,6 +5,12 @@ Each module holds the routes of one concern; this package collects them.
 
 from starlette.routing import BaseRoute
 
-from emulator.api.control import events, reset, schedules
+from emulator.api.control import events, files, reset, schedules, stream
 
-routes: list[BaseRoute] = [*reset.routes, *schedules.routes, *events.routes]
+routes: list[BaseRoute] = [
+    *reset.routes,
+    *schedules.routes,
+    *events.routes,
+    *stream.routes,
+    *files.routes,
+]
