@@ -109,7 +109,7 @@ async def console_response(request: Request) -> Response:
 
 class ServeConsole:
     """ASGI middleware that answers `/`, `/console` and `/console/...` itself, before the API's
-    headers (CORS for any origin) are added; every other request goes on to `app`."""
+    headers (CORS) are added; every other request goes on to `app`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

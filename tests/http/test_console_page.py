@@ -88,9 +88,9 @@ def test_console_responses_carry_no_cors_headers(local: TestClient) -> None:
         response = local.get(path, headers={"origin": "https://evil.example"})
         assert response.status_code == 200, path
         assert "access-control-allow-origin" not in response.headers, path
-    # The API keeps its CORS for every origin.
-    api = local.get("/v1/health/version", headers={"origin": "https://app.example"})
-    assert api.headers["access-control-allow-origin"] == "https://app.example"
+    # The API keeps its CORS for local web apps.
+    api = local.get("/v1/health/version", headers={"origin": "http://localhost:5173"})
+    assert api.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
 def test_scripts_and_styles_are_served_with_their_types(local: TestClient) -> None:

@@ -202,19 +202,22 @@ def test_upload_checks_in_13_order(client: TestClient, fn_id: str) -> None:
 def test_parts_larger_than_their_range_are_refused_and_never_kept(
     client: TestClient, fn_id: str, settings: Settings
 ) -> None:
-    """Four 20 MiB parts declared as the 5 MiB chunks of a 29 MB upload."""
-    part = b"x" * (20 * MiB)
+    """Four parts of 5.5 MiB (under the body cap) declared as 1 MiB chunks of a 29 MB upload;
+    then the issue's four 20 MiB parts, which the body cap stops before they are read."""
     statuses = []
-    for start in range(0, 4 * 5 * MiB, 5 * MiB):
-        headers = {
-            "Content-Range": f"bytes {start}-{start + 5 * MiB - 1}/29000000",
-            "X-Appwrite-ID": "big",
-        }
-        response = upload(client, fn_id, part, headers=headers)
-        if response.status_code == 400:
-            assert_appwrite_error(response, 400, "storage_invalid_content_range", BAD_RANGE)
-        statuses.append(response.status_code)
-    assert (statuses, bytes_kept(settings)) == ([400] * 4, 0)
+    for size, status in ((5 * MiB + MiB // 2, 400), (20 * MiB, 413)):
+        part = b"x" * size
+        for start in range(0, 4 * MiB, MiB):
+            headers = {
+                "Content-Range": f"bytes {start}-{start + MiB - 1}/29000000",
+                "X-Appwrite-ID": "big",
+            }
+            response = upload(client, fn_id, part, headers=headers)
+            if response.status_code == 400:
+                assert_appwrite_error(response, 400, "storage_invalid_content_range", BAD_RANGE)
+            statuses.append((size, response.status_code))
+        assert statuses[-4:] == [(size, status)] * 4
+        assert bytes_kept(settings) == 0
     assert client.get(f"/v1/functions/{fn_id}/deployments").json()["total"] == 0
 
 
@@ -267,11 +270,12 @@ def test_chunked_upload_builds_with_either_last_part_convention(
 
 
 def test_a_single_upload_over_the_limit_is_not_kept(settings: Settings, tmp_path: Path) -> None:
+    # 5 MiB: over the 3 MiB deployment limit, under the 6 MiB body cap.
     small = dataclasses.replace(settings, max_deployment_size=3 * MiB)
     with TestClient(create_app(small), raise_server_exceptions=False) as client:
         client.headers.update(KEY_HEADERS)
         client.post("/v1/functions", json={"functionId": "f", "name": "F", "runtime": "python-3.9"})
-        response = upload(client, "f", b"x" * (8 * MiB))
+        response = upload(client, "f", b"x" * (5 * MiB))
         assert_appwrite_error(response, 400, "storage_invalid_file_size")
         assert client.get("/v1/functions/f/deployments").json()["total"] == 0
     assert bytes_kept(small) == 0
