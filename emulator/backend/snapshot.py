@@ -6,12 +6,10 @@ put back while what it did not touch keeps its warm workers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from emulator.backend.context import Chain, Context
 from emulator.backend.deployments import resume_builds
@@ -81,7 +79,7 @@ async def restore_snapshot(ctx: Context) -> Cleanup:
             ctx.executor.resume_deployment(str(fn["deployment"]))
     if building or any(b["status"] not in _BUILT for b in builds.restored):
         await resume_builds(ctx)  # the unfinished builds of the snapshot, cancelled above
-    await _announce(ctx, functions)
+    _announce(ctx, functions)
     if functions.added or functions.restored or deployments.added or deployments.restored:
         logger.info(
             "Restore: %s function(s) and %s deployment(s) put back, %s and %s removed",
@@ -157,18 +155,16 @@ async def _revive(ctx: Context, deployment_id: str) -> None:
     ctx.executor.resume_deployment(deployment_id)
 
 
-async def _announce(ctx: Context, functions: snapshot.TableChanges) -> None:
-    """Tell the scheduler and the event dispatcher which functions changed: their schedules and
-    subscriptions are read again. The events travel on a chain that is stopped already, so no
-    function subscribed to them runs: a restore is not an Appwrite operation."""
+def _announce(ctx: Context, functions: snapshot.TableChanges) -> None:
+    """Tell the scheduler and the event dispatcher which functions changed, so that they read
+    schedules and subscriptions again. The events (with an empty payload) travel on a chain that
+    is stopped already, so no function subscribed to them runs: a restore is not an Appwrite
+    operation."""
     chain = Chain(root="emulator.snapshot.restore", stopped=True)
-    events: list[tuple[str, str, dict[str, Any]]] = []
-    for action, rows in (("update", functions.changed), ("create", functions.deleted)):
+    for action, rows in (
+        ("update", functions.changed),
+        ("create", functions.deleted),
+        ("delete", functions.added),
+    ):
         for row in rows:
-            with contextlib.suppress(FunctionNotFound):
-                fn = await get_function(ctx, str(row["id"]))
-                events.append((action, fn.id, fn.to_document()))
-    events += [("delete", str(row["id"]), {}) for row in functions.added]
-    # All read first: the listeners' own reads must not queue before ours.
-    for action, function_id, payload in events:
-        ctx.emit(_EVENT + action, {"functionId": function_id}, payload, chain=chain)
+            ctx.emit(_EVENT + action, {"functionId": str(row["id"])}, {}, chain=chain)

@@ -90,7 +90,10 @@ async def _install(db: Database) -> None:
             f"WHEN {when} BEGIN {keep} END;",
             f"INSERT INTO {_BASE} (tbl, seq, columns) VALUES ('{table}', NULL, '{names}');",
         ]
-    await db.conn.executescript("BEGIN; " + " ".join(script) + " COMMIT;")
+    # Rows an `INSERT OR REPLACE` deletes fire the delete triggers only with this pragma on.
+    await db.conn.executescript(
+        "PRAGMA recursive_triggers = ON; BEGIN; " + " ".join(script) + " COMMIT;"
+    )
 
 
 async def take(db: Database) -> None:

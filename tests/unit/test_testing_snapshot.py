@@ -374,3 +374,18 @@ def test_the_snapshot_keeps_only_the_archives_of_its_deployments(settings: Setti
             assert (kept / "dep2").read_bytes() == b"code of fn2"
 
     run(scenario)
+
+
+def test_a_row_replaced_by_insert_or_replace_comes_back(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with project(settings) as ctx:
+            before = await dump(ctx.db)
+            await snapshot.take(ctx.db)
+            await ctx.db.write(
+                "INSERT OR REPLACE INTO variables (id, function_id, key, value, created_at, "
+                "updated_at) VALUES ('var0', 'fn0', 'KEY', 'replaced', 'x', 'x')"
+            )
+            await snapshot.restore(ctx.db, await_pending(await snapshot.pending(ctx.db, TABLES)))
+            assert await dump(ctx.db) == before
+
+    run(scenario)
