@@ -55,14 +55,13 @@ async def restore_snapshot(ctx: Context) -> Cleanup:
     """
     building = any(task.get_name().startswith("build-") for task in asyncio.all_tasks())
     await ctx.tasks.cancel(keep=lambda name: not name.startswith(_TEST_WORK))
-    pending = await snapshot.pending(ctx.db, ("functions", "deployments", "builds"))
-    if pending is None:
+    found = await snapshot.pending(ctx.db, ("functions", "deployments", "builds"))
+    if found is None:
         raise GeneralArgumentInvalid(NO_SNAPSHOT)
-    found = pending.changes
     functions, deployments, builds = found["functions"], found["deployments"], found["builds"]
     now = ctx.clock()
     schedules = {str(f["id"]): next_run(str(f["schedule"]), now) for f in functions.restored}
-    await snapshot.restore(ctx.db, pending, schedules)
+    await snapshot.restore(ctx.db, schedules)
 
     trash = ctx.settings.data_dir / TRASH
     removed = [str(d["id"]) for d in deployments.added]

@@ -12,7 +12,8 @@ Every table of the file with a `seq` primary key takes part.
 
 from __future__ import annotations
 
-import sqlite3
+import json
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +23,12 @@ from emulator.dates import format_datetime
 from emulator.store.db import Database
 
 _BASE = "snapshot_base"
-"""Temporary table: each project table and the highest `seq` at the snapshot (NULL: none taken)."""
+"""Temporary table: each project table and its highest `seq` at the snapshot (NULL: none taken)."""
 
 Row = dict[str, Any]
+
+_installed: weakref.WeakKeyDictionary[Database, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+"""The tables with triggers on each connection, and their columns."""
 
 
 @dataclass
@@ -44,133 +48,127 @@ class TableChanges:
 
 
 def _shadow(table: str) -> str:
-    return f"snapshot_{table}"
+    return f'temp."snapshot_{table}"'
 
 
-@dataclass(frozen=True)
-class _Table:
-    seq: int | None
-    columns: str
-    """The table's columns, quoted and comma-separated."""
+def _base(table: str) -> str:
+    """The table's snapshot `seq`, as an SQL expression."""
+    return f"(SELECT seq FROM temp.{_BASE} WHERE tbl = '{table}')"
 
 
-async def _taken(db: Database) -> dict[str, _Table] | None:
-    """Each table and its snapshot `seq`; None when the triggers are not installed yet."""
-    try:
-        rows = await db.fetch_all(f"SELECT tbl, seq, columns FROM temp.{_BASE}")
-    except sqlite3.OperationalError:  # no such table: no snapshot was ever taken
-        return None
-    return {r["tbl"]: _Table(r["seq"], r["columns"]) for r in rows}
+def _names(columns: list[str], prefix: str = "") -> str:
+    return ", ".join(f'{prefix}"{c}"' for c in columns)
 
 
-async def _install(db: Database) -> None:
+def _json(columns: list[str], prefix: str = "") -> str:
+    """A row as a JSON object, as an SQL expression."""
+    return "json_object(" + ", ".join(f"'{c}', {prefix}\"{c}\"" for c in columns) + ")"
+
+
+async def _install(db: Database) -> dict[str, list[str]]:
     """Create the shadow tables and the triggers that fill them, for every table with a `seq` key."""
-    tables = await db.fetch_all(
+    tables: dict[str, list[str]] = {}
+    rows = await db.fetch_all(
         "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name"
     )
-    script = [f"CREATE TEMP TABLE {_BASE} (tbl TEXT PRIMARY KEY, seq INTEGER, columns TEXT);"]
-    for (table,) in tables:
+    for (table,) in rows:
         info = await db.fetch_all(f'PRAGMA main.table_info("{table}")')
-        columns = [str(c["name"]) for c in info]
-        if not any(c["name"] == "seq" and c["pk"] == 1 for c in info):
-            continue
-        shadow = _shadow(table)
-        names = ", ".join(f'"{c}"' for c in columns)
-        olds = ", ".join(f'old."{c}"' for c in columns)
+        if any(c["name"] == "seq" and c["pk"] == 1 for c in info):
+            tables[str(table)] = [str(c["name"]) for c in info]
+    script = [f"CREATE TEMP TABLE {_BASE} (tbl TEXT PRIMARY KEY, seq INTEGER);"]
+    for table, columns in tables.items():
         others = "".join(f', "{c}"' for c in columns if c != "seq")
-        # Names inside a trigger's body cannot carry a schema: `shadow` is found in temp.
-        keep = f'INSERT OR IGNORE INTO "{shadow}" ({names}) VALUES ({olds});'
-        when = f"old.seq <= (SELECT seq FROM {_BASE} WHERE tbl = '{table}')"
+        # A trigger's body cannot name a schema: the shadow table is found in temp by its name.
+        keep = (
+            f'INSERT OR IGNORE INTO "snapshot_{table}" ({_names(columns)}) '
+            f"VALUES ({_names(columns, 'old.')});"
+        )
+        for event in ("UPDATE", "DELETE"):
+            script.append(
+                f'CREATE TEMP TRIGGER "snapshot_{table}_{event.lower()}" AFTER {event} '
+                f'ON main."{table}" WHEN old.seq <= {_base(table)} BEGIN {keep} END;'
+            )
         script += [
-            f'CREATE TEMP TABLE "{shadow}" ("seq" INTEGER PRIMARY KEY{others});',
-            f'CREATE TEMP TRIGGER "{shadow}_update" AFTER UPDATE ON main."{table}" '
-            f"WHEN {when} BEGIN {keep} END;",
-            f'CREATE TEMP TRIGGER "{shadow}_delete" AFTER DELETE ON main."{table}" '
-            f"WHEN {when} BEGIN {keep} END;",
-            f"INSERT INTO {_BASE} (tbl, seq, columns) VALUES ('{table}', NULL, '{names}');",
+            f'CREATE TEMP TABLE "snapshot_{table}" ("seq" INTEGER PRIMARY KEY{others});',
+            f"INSERT INTO {_BASE} (tbl, seq) VALUES ('{table}', NULL);",
         ]
     # Rows an `INSERT OR REPLACE` deletes fire the delete triggers only with this pragma on.
     await db.conn.executescript(
         "PRAGMA recursive_triggers = ON; BEGIN; " + " ".join(script) + " COMMIT;"
     )
+    _installed[db] = tables
+    return tables
 
 
 async def take(db: Database) -> None:
     """Note the project as it is now: later restores come back to it (a snapshot taken before is
     forgotten)."""
-    taken = await _taken(db)
-    if taken is None:
-        await _install(db)
-        taken = await _taken(db) or {}
+    tables = _installed.get(db) or await _install(db)
     script = []
-    for table in taken:
+    for table in tables:
         script += [
-            f'DELETE FROM temp."{_shadow(table)}";',
+            f"DELETE FROM {_shadow(table)};",
             f'UPDATE temp.{_BASE} SET seq = (SELECT COALESCE(MAX(seq), 0) FROM main."{table}") '
             f"WHERE tbl = '{table}';",
         ]
     await db.conn.executescript("BEGIN; " + " ".join(script) + " COMMIT;")
 
 
-@dataclass
-class Pending:
-    """What a restore would undo now: the snapshot's tables, and the changes in those asked for."""
-
-    tables: dict[str, _Table]
-    changes: dict[str, TableChanges]
-
-
-async def pending(db: Database, tables: Iterable[str]) -> Pending | None:
-    """The changes since the snapshot in `tables`; None when no snapshot was taken."""
-    taken = await _taken(db)
-    if taken is None or any(t.seq is None for t in taken.values()):
+async def pending(db: Database, tables: Iterable[str]) -> dict[str, TableChanges] | None:
+    """The changes since the snapshot in `tables`, read in one query; None when no snapshot was
+    taken."""
+    installed = _installed.get(db)
+    if installed is None:
         return None
-    found: dict[str, TableChanges] = {}
-    for table in tables:
-        found[table] = result = TableChanges()
-        base = taken.get(table)
-        if base is None or base.seq is None:
+    found = {table: TableChanges() for table in tables}
+    # Each row as a JSON object, so that the tables' different columns fit in one result.
+    parts = [f"SELECT tbl, -1, seq FROM temp.{_BASE}"]
+    for table in found.keys() & installed.keys():
+        columns = installed[table]
+        parts += [
+            f"SELECT '{table}', 0, {_json(columns)} "
+            f'FROM main."{table}" WHERE seq > {_base(table)}',
+            f"SELECT '{table}', CASE WHEN t.seq IS NULL THEN 2 ELSE 1 END, {_json(columns, 's.')} "
+            f'FROM {_shadow(table)} s LEFT JOIN main."{table}" t ON t.seq = s.seq',
+        ]
+    rows = await db.fetch_all(" UNION ALL ".join(parts))
+    for table, kind, value in rows:
+        if kind == -1:
+            if value is None:
+                return None
             continue
-        shadowed = ", ".join(f"s.{c}" for c in base.columns.split(", "))
-        rows = await db.fetch_all(
-            f'SELECT {base.columns}, 0 AS snapshot_kind FROM main."{table}" WHERE seq > ? '
-            f"UNION ALL SELECT {shadowed}, CASE WHEN t.seq IS NULL THEN 2 ELSE 1 END "
-            f'FROM temp."{_shadow(table)}" s LEFT JOIN main."{table}" t ON t.seq = s.seq',
-            [base.seq],
-        )
-        lists = (result.added, result.changed, result.deleted)
-        for r in rows:
-            row = dict(r)
-            lists[row.pop("snapshot_kind")].append(row)
-    return Pending(taken, found)
+        lists = found[table]
+        (lists.added, lists.changed, lists.deleted)[kind].append(json.loads(value))
+    for lists in found.values():
+        for rows_of_a_kind in (lists.added, lists.changed, lists.deleted):
+            rows_of_a_kind.sort(key=lambda row: int(row["seq"]))
+    return found
 
 
-async def restore(
-    db: Database, pending: Pending, schedule_next: Mapping[str, datetime | None] | None = None
-) -> None:
+async def restore(db: Database, schedule_next: Mapping[str, datetime | None] | None = None) -> None:
     """Put every table back as it was at the snapshot, in one transaction; the snapshot stays, so
-    a later restore comes back to the same state.
+    a later restore comes back to the same state. Call it only once a snapshot was taken.
 
     Args:
-        pending: what `pending` found (it names the tables).
         schedule_next: `scheduleNext` to write into restored functions, by function ID (the
             snapshot's value may lie in the past by now).
     """
-    if schedule_next and "functions" in pending.tables:
+    tables = _installed.get(db) or {}
+    if schedule_next and "functions" in tables:
         await db.conn.executemany(
-            f'UPDATE temp."{_shadow("functions")}" SET schedule_next = ? WHERE id = ?',
+            f"UPDATE {_shadow('functions')} SET schedule_next = ? WHERE id = ?",
             [(format_datetime(when) or None, fid) for fid, when in schedule_next.items()],
         )
     script = []
-    for table, base in pending.tables.items():
-        shadow = f'temp."{_shadow(table)}"'
+    for table, columns in tables.items():
+        names = _names(columns)
         script += [
             # The new rows first: a row brought back may carry an ID that a new one took since.
-            f'DELETE FROM main."{table}" WHERE seq > {int(base.seq or 0)};',
-            f'DELETE FROM main."{table}" WHERE seq IN (SELECT seq FROM {shadow});',
-            f'INSERT INTO main."{table}" ({base.columns}) SELECT {base.columns} FROM {shadow};',
-            f"DELETE FROM {shadow};",
+            f'DELETE FROM main."{table}" WHERE seq > {_base(table)};',
+            f'DELETE FROM main."{table}" WHERE seq IN (SELECT seq FROM {_shadow(table)});',
+            f'INSERT INTO main."{table}" ({names}) SELECT {names} FROM {_shadow(table)};',
+            f"DELETE FROM {_shadow(table)};",
         ]
     await db.conn.executescript("BEGIN; " + " ".join(script) + " COMMIT;")
 

@@ -136,19 +136,20 @@ def test_a_restore_brings_every_table_back_row_for_row(settings: Settings) -> No
             await snapshot.take(ctx.db)
             await change_everything(ctx)
             assert await dump(ctx.db) != before
-            found = await snapshot.pending(ctx.db, TABLES)
-            assert found is not None
-            await snapshot.restore(ctx.db, found)
+            assert await snapshot.pending(ctx.db, TABLES) is not None
+            await snapshot.restore(ctx.db)
             assert await dump(ctx.db) == before
             # The snapshot stays: a second round comes back to the same state.
             await change_everything(ctx)
-            await snapshot.restore(ctx.db, await_pending(await snapshot.pending(ctx.db, TABLES)))
+            await snapshot.restore(ctx.db)
             assert await dump(ctx.db) == before
 
     run(scenario)
 
 
-def await_pending(found: snapshot.Pending | None) -> snapshot.Pending:
+def present(
+    found: dict[str, snapshot.TableChanges] | None,
+) -> dict[str, snapshot.TableChanges]:
     assert found is not None
     return found
 
@@ -158,10 +159,10 @@ def test_pending_names_what_was_added_changed_and_deleted(settings: Settings) ->
         async with project(settings, functions=3) as ctx:
             assert await snapshot.pending(ctx.db, TABLES) is None
             await snapshot.take(ctx.db)
-            found = await_pending(await snapshot.pending(ctx.db, TABLES))
-            assert all(not (c.added or c.changed or c.deleted) for c in found.changes.values())
+            found = present(await snapshot.pending(ctx.db, TABLES))
+            assert all(not (c.added or c.changed or c.deleted) for c in found.values())
             await change_everything(ctx)
-            changes = await_pending(await snapshot.pending(ctx.db, TABLES)).changes
+            changes = present(await snapshot.pending(ctx.db, TABLES))
             functions = changes["functions"]
             assert [f["id"] for f in functions.added] == ["fn7", "fn1"]
             # The snapshot's version of what changed: the name before the test renamed it.
@@ -184,7 +185,7 @@ def test_a_new_snapshot_forgets_the_old_one(settings: Settings) -> None:
             await snapshot.take(ctx.db)
             middle = await dump(ctx.db)
             await ctx.functions.delete("fn5")
-            await snapshot.restore(ctx.db, await_pending(await snapshot.pending(ctx.db, TABLES)))
+            await snapshot.restore(ctx.db)
             assert await dump(ctx.db) == middle
 
     run(scenario)
@@ -219,8 +220,7 @@ def test_restored_functions_get_the_schedule_next_they_are_given(settings: Setti
             fn.schedule = "0 0 * * *"
             await ctx.functions.save(fn)
             later = NOW + timedelta(days=3)
-            found = await_pending(await snapshot.pending(ctx.db, TABLES))
-            await snapshot.restore(ctx.db, found, {"fn0": later})
+            await snapshot.restore(ctx.db, {"fn0": later})
             restored = await ctx.functions.get("fn0")
             assert restored is not None
             assert (restored.schedule, restored.schedule_next) == ("* * * * *", later)
@@ -385,7 +385,7 @@ def test_a_row_replaced_by_insert_or_replace_comes_back(settings: Settings) -> N
                 "INSERT OR REPLACE INTO variables (id, function_id, key, value, created_at, "
                 "updated_at) VALUES ('var0', 'fn0', 'KEY', 'replaced', 'x', 'x')"
             )
-            await snapshot.restore(ctx.db, await_pending(await snapshot.pending(ctx.db, TABLES)))
+            await snapshot.restore(ctx.db)
             assert await dump(ctx.db) == before
 
     run(scenario)
