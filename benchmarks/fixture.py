@@ -1,9 +1,11 @@
 """The emulator as a test fixture: start-up time and reset time.
 
 Prints the time from `AppwriteEmulator().start()` to its first answered request (the first start
-in the process, then the median of later ones), and the time of `reset()` as a client sees it with
-20 functions deployed and warm: full, and with `keep_functions`. Run:
-`.venv/bin/python benchmarks/fixture.py`.
+in the process, then the median of later ones); the time of `reset()` as a client sees it with 20
+functions deployed and warm: full, and with `keep_functions`; and, with the same 20 functions, the
+pytest plugin's default isolation: `snapshot()` when a test starts and `restore()` when it ends
+(after a test that changed nothing, after a typical test, after a test that deleted a function,
+which is then built again). Run: `.venv/bin/python benchmarks/fixture.py`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,39 @@ def resets(emulator: AppwriteEmulator, folder: Path, count: int, rounds: int) ->
     }
 
 
+def isolation(
+    emulator: AppwriteEmulator, folder: Path, count: int, rounds: int
+) -> dict[str, float]:
+    """Median milliseconds of `snapshot()` and of `restore()` after different tests, `count`
+    functions deployed, each with a warm worker."""
+    deploy_functions(emulator, folder, count, warm=True)
+    snapshot, idle, typical, deleted = [], [], [], []
+    for _ in range(rounds):
+        snapshot.append(timed(emulator.snapshot))
+        idle.append(timed(emulator.restore))
+        # A typical test: executions, a new variable, a changed setting, a new function with a
+        # deployment and a warm worker.
+        emulator.execute("hello-0", "test")
+        emulator.execute("hello-1", "test", async_=True)
+        emulator.request("POST", "/functions/hello-2/variables", {"key": "K", "value": "v"})
+        settings = {"name": "Renamed", "execute": ["any"], "timeout": 5}
+        emulator.request("PUT", "/functions/hello-3", settings)
+        emulator.deploy("created", folder, "main.py", "python-3.9")
+        emulator.execute("created", "test")
+        typical.append(timed(emulator.restore))
+        emulator.request("DELETE", "/functions/hello-4")
+        deleted.append(timed(emulator.restore))
+        assert emulator.request("GET", "/functions")["total"] == count
+        time.sleep(0.2)  # let the removed function's worker finish exiting
+    emulator.reset()
+    return {
+        "snapshot_ms": statistics.median(snapshot),
+        "restore_unchanged_ms": statistics.median(idle),
+        "restore_typical_ms": statistics.median(typical),
+        "restore_deleted_function_ms": statistics.median(deleted),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--functions", type=int, default=20, help="functions deployed (default 20)")
@@ -84,6 +119,7 @@ def main() -> int:
         folder = Path(tmp)
         (folder / "main.py").write_text(HELLO)
         figures = resets(emulator, folder, args.functions, args.rounds)
+        figures |= isolation(emulator, folder, args.functions, args.rounds)
     n = args.functions
     print(
         f"reset(keep_functions=True), {n} functions + executions: {figures['keep_functions_ms']:.1f} ms"
@@ -91,6 +127,13 @@ def main() -> int:
     print(f"reset(), {n} functions, no worker started:    {figures['full_no_workers_ms']:.1f} ms")
     print(
         f"reset(), {n} functions with a warm worker each: {figures['full_warm_workers_ms']:.1f} ms"
+    )
+    print(f"snapshot(), {n} functions:                     {figures['snapshot_ms']:.1f} ms")
+    print(f"restore(), after a test that changed nothing: {figures['restore_unchanged_ms']:.1f} ms")
+    print(f"restore(), after a typical test:              {figures['restore_typical_ms']:.1f} ms")
+    print(
+        "restore(), after a test deleted a function:   "
+        f"{figures['restore_deleted_function_ms']:.1f} ms (built again)"
     )
     summary = {
         "import_ms": (IMPORTED - STARTED) * 1000,

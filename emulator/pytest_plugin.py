@@ -1,5 +1,5 @@
 """The pytest plugin (registered by the `pytest11` entry point): a session-scoped
-`appwrite_emulator` fixture, reset before each test that uses it.
+`appwrite_emulator` fixture, isolated for each test that uses it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from emulator.config import PROJECT_ENV, RESET_ENV, env_option
 if TYPE_CHECKING:  # imported when first used: loading the plugin stays cheap for every pytest run
     from emulator.testing import AppwriteEmulator
 
-RESET_MODES = ("executions", "full", "none")
-"""What happens before each test that uses `appwrite_emulator`: delete the executions (keep the
-functions), delete everything, or nothing."""
+RESET_MODES = ("snapshot", "executions", "full", "none")
+"""How each test that uses `appwrite_emulator` is isolated: the project is put back after the test
+as it was before it (the default); the executions are deleted before it; the project is emptied
+before it; nothing."""
+DEFAULT_MODE = RESET_MODES[0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,19 +32,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--appwrite-reset",
         choices=RESET_MODES,
-        help=f"reset before each test using appwrite_emulator (default: executions) [env {RESET_ENV}]",
+        help="isolation of each test using appwrite_emulator "
+        f"(default: {DEFAULT_MODE}) [env {RESET_ENV}]",
     )
     parser.addini(
         "appwrite_emulator_project", "project folder to serve, relative to the ini file", default=""
     )
-    parser.addini("appwrite_emulator_reset", "executions | full | none", default="executions")
+    parser.addini("appwrite_emulator_reset", " | ".join(RESET_MODES), default=DEFAULT_MODE)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "appwrite_emulator(reset='executions'|'full'|'none'): "
-        "how to reset the Appwrite emulator before this test",
+        "appwrite_emulator(reset='snapshot'|'executions'|'full'|'none'): "
+        "how to isolate this test in the Appwrite emulator",
     )
 
 
@@ -88,11 +91,22 @@ def appwrite_emulator(
 
 
 @pytest.fixture(autouse=True)
-def _appwrite_emulator_reset(request: pytest.FixtureRequest) -> None:
-    """Before a test that uses `appwrite_emulator` (even through other fixtures): its reset."""
+def _appwrite_emulator_reset(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Around a test that uses `appwrite_emulator` (even through other fixtures): its isolation.
+
+    Fixtures of a wider scope are set up before this one, so what they deploy is part of the
+    snapshot; the restore runs after the test's own function-scoped fixtures are torn down.
+    """
     if "appwrite_emulator" not in request.fixturenames:
+        yield
         return
     mode = _reset_mode(request)
+    emulator: AppwriteEmulator = request.getfixturevalue("appwrite_emulator")
+    if mode == "snapshot":
+        emulator.snapshot()
+        yield
+        emulator.restore()
+        return
     if mode != "none":
-        emulator: AppwriteEmulator = request.getfixturevalue("appwrite_emulator")
         emulator.reset(keep_functions=mode == "executions")
+    yield

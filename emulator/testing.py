@@ -1,5 +1,6 @@
 """The emulator inside a test process: `AppwriteEmulator` serves a real emulator from a background
-thread on a free port, with helpers to deploy, execute, fire events, run schedules and reset.
+thread on a free port, with helpers to deploy, execute, fire events, run schedules, reset, and
+snapshot and restore the project.
 """
 
 from __future__ import annotations
@@ -401,6 +402,20 @@ class AppwriteEmulator:
         and their workers stop. With `keep_functions`, only the executions are deleted."""
         self.request("POST", "/emulator/reset", {"keepFunctions": keep_functions})
 
+    def snapshot(self) -> None:
+        """Remember the project as it is now (a snapshot taken before is forgotten)."""
+        self.request("POST", "/emulator/snapshot")
+
+    def restore(self) -> None:
+        """Put the project back as it was at the last `snapshot()`: what was created since is
+        deleted (its workers stop), what was changed or deleted comes back; deployments nothing
+        touched keep their warm workers. The snapshot stays: restore as often as you like.
+
+        Raises:
+            EmulatorError: no snapshot was taken (`general_argument_invalid`).
+        """
+        self.request("POST", "/emulator/snapshot/restore")
+
     def wait_until_deployed(self, wait_timeout: float = WAIT_TIMEOUT) -> None:
         """Wait until every function of the project's `appwrite.json` that has code is built and
         active (`start` does it).
@@ -533,4 +548,6 @@ class AsyncAppwriteEmulator:
     run_schedule = _in_thread(AppwriteEmulator.run_schedule)
     advance_clock = _in_thread(AppwriteEmulator.advance_clock)
     reset = _in_thread(AppwriteEmulator.reset)
+    snapshot = _in_thread(AppwriteEmulator.snapshot)
+    restore = _in_thread(AppwriteEmulator.restore)
     wait_until_deployed = _in_thread(AppwriteEmulator.wait_until_deployed)

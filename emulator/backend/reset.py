@@ -12,7 +12,7 @@ from pathlib import Path
 
 from emulator.backend.context import Context
 from emulator.ids import unique_id
-from emulator.store.reset import clear_executions, clear_project
+from emulator.store.reset import clear_executions, clear_project, existing_deployments
 
 logger = logging.getLogger("emulator.reset")
 
@@ -46,12 +46,18 @@ async def reset_project(ctx: Context, *, keep_functions: bool = False) -> Cleanu
         await ctx.tasks.cancel(keep=lambda name: not name.startswith(_EXECUTION_WORK))
         count = await clear_executions(ctx.db)
         logger.info("Reset: %s execution(s) deleted", count)
-        return _nothing
+        return nothing
     await ctx.tasks.cancel(keep=lambda name: name.startswith(_CLEANUP_WORK))
     deployment_ids = await clear_project(ctx.db)
     trash = ctx.settings.data_dir / TRASH
-    _discard([ctx.uploads_dir, ctx.executor.builds_dir], trash)
+    discard([ctx.uploads_dir, ctx.executor.builds_dir], trash)
     logger.info("Reset: the project is empty (%s deployment(s) removed)", len(deployment_ids))
+    return schedule_cleanup(ctx, deployment_ids, trash)
+
+
+def schedule_cleanup(ctx: Context, deployment_ids: list[str], trash: Path) -> Cleanup:
+    """The clean-up to run once answered: stop the workers of `deployment_ids` (those that still
+    have no record by then) and empty the trash, in the background."""
 
     async def cleanup() -> None:
         ctx.tasks.spawn(_clean_up(ctx, deployment_ids, trash), name="reset-cleanup")
@@ -59,7 +65,7 @@ async def reset_project(ctx: Context, *, keep_functions: bool = False) -> Cleanu
     return cleanup
 
 
-async def _nothing() -> None:
+async def nothing() -> None:
     pass
 
 
@@ -71,13 +77,15 @@ async def _clean_up(ctx: Context, deployment_ids: list[str], trash: Path) -> Non
 
 
 async def _stop_workers(ctx: Context, deployment_ids: list[str]) -> None:
-    stops = (ctx.executor.stop_deployment(d) for d in deployment_ids)
+    # A snapshot restore may have brought some back meanwhile: it handles their workers itself.
+    back = await existing_deployments(ctx.db, deployment_ids)
+    stops = (ctx.executor.stop_deployment(d) for d in deployment_ids if d not in back)
     for outcome in await asyncio.gather(*stops, return_exceptions=True):
         if isinstance(outcome, BaseException):
             logger.warning("Reset: a worker did not stop in time: %r", outcome)
 
 
-def _discard(folders: list[Path], trash: Path) -> None:
+def discard(folders: list[Path], trash: Path) -> None:
     """Move `folders` into the trash at once (a rename); the files are deleted later."""
     target = trash / unique_id()
     for folder in folders:

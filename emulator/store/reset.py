@@ -23,3 +23,12 @@ async def clear_project(db: Database) -> list[str]:
 async def clear_executions(db: Database) -> int:
     """Delete every execution; returns how many there were."""
     return await db.write("DELETE FROM executions")
+
+
+async def existing_deployments(db: Database, deployment_ids: list[str]) -> set[str]:
+    """Those of `deployment_ids` that have a record."""
+    if not deployment_ids:
+        return set()
+    marks = ", ".join("?" * len(deployment_ids))
+    rows = await db.fetch_all(f"SELECT id FROM deployments WHERE id IN ({marks})", deployment_ids)
+    return {str(row["id"]) for row in rows}
