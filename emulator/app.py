@@ -22,6 +22,7 @@ from emulator.api.limits import BodyLimit
 from emulator.api.origins import origin_allowed
 from emulator.api.ratelimit import RateLimiter
 from emulator.backend.context import Context
+from emulator.backend.debug import start_debugging
 from emulator.backend.deployments import resume_builds
 from emulator.backend.executions import fail_interrupted
 from emulator.config import Settings
@@ -164,6 +165,8 @@ def create_app(
             max_archive_bytes=settings.max_deployment_size,
             log=logging.getLogger("emulator.workers"),
             base_env=settings.worker_env,
+            debug=settings.debug,
+            debug_dir=settings.data_dir / "debug",
         )
         await executor.start()
         ctx = Context(settings=settings, db=db, runtimes=found, executor=executor)
@@ -174,6 +177,7 @@ def create_app(
         await resume_builds(ctx)
         await app.state.scheduler.start()
         app.state.project = await start_project(ctx)
+        app.state.debugging = await start_debugging(ctx)
         try:
             yield {
                 STOPPING: asyncio.Event()

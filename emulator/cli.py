@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,9 +16,12 @@ from emulator.config import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_PORT,
+    DebugTarget,
     Settings,
     build_settings,
+    parse_debug,
 )
+from emulator.executor.debug import MISSING_DEBUGPY, debugpy_package
 from emulator.server import Server, bind, server_config
 
 logger = logging.getLogger("emulator")
@@ -117,6 +121,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"largest request body accepted, larger ones get 413 (default: {DEFAULT_MAX_BODY_SIZE})",
     )
     serve.add_argument(
+        "--debug",
+        action="append",
+        default=[],
+        metavar="FUNCTION_ID[:PORT]",
+        help="run these functions (comma-separated) in one worker each under a debugger on "
+        "127.0.0.1: Node's inspector (default port 9229) or debugpy (5678); the n-th function "
+        "listed gets the default port + n - 1 unless given one",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -126,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def banner(settings: Settings) -> str:
+def banner(settings: Settings, debugging: Sequence[str] = ()) -> str:
+    """The start-up banner; `debugging` says where to attach to each debugged function."""
     lines = [
         "Appwrite Functions emulator (Appwrite 1.3.8 API) is running",
         f"  Endpoint:   {settings.endpoint}",
@@ -135,6 +149,10 @@ def banner(settings: Settings) -> str:
         f"  API key:    {settings.api_key}"
         + ("  (generated, kept in the data dir)" if settings.api_key_generated else ""),
         f"  Data dir:   {settings.data_dir}",
+        *(
+            f"  {'Debugging:' if i == 0 else ''.ljust(10)}  {line}"
+            for i, line in enumerate(debugging)
+        ),
         "Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
@@ -162,7 +180,12 @@ def serve(settings: Settings, log_level: str = "info") -> int:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    server = Server(config, on_started=lambda: print(banner(settings), flush=True))
+
+    def on_started() -> None:
+        debugging: list[str] = getattr(app.state, "debugging", [])  # set by the lifespan
+        print(banner(settings, debugging), flush=True)
+
+    server = Server(config, on_started=on_started)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
@@ -190,6 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A typo must not become a new, empty project: say so and create nothing.
         problem = "is not a folder" if project_dir.exists() else "does not exist"
         parser.exit(2, f"appwrite-emulator: error: the project folder {project_dir} {problem}\n")
+    try:
+        debug = parse_debug(",".join(args.debug))
+    except ValueError as exc:
+        parser.error(f"argument --debug: {exc}")
+    debug_error = debug_problem(project_dir, debug)
+    if debug_error:
+        parser.exit(2, f"appwrite-emulator: error: {debug_error}\n")
     configure_logging(args.log_level)
     settings = build_settings(
         args.project_dir,
@@ -206,8 +236,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         cors_origins=tuple(args.cors_origin),
         max_body_size=args.max_body_size,
+        debug=debug,
     )
     return serve(settings, args.log_level)
+
+
+def debug_problem(project_dir: Path, debug: Sequence[DebugTarget]) -> str | None:
+    """Why `--debug` cannot work, as far as `appwrite.json` tells: a Python function listed
+    without debugpy installed."""
+    if not debug or debugpy_package() is not None:
+        return None
+    try:
+        data = json.loads((project_dir / "appwrite.json").read_text(encoding="utf-8"))
+        functions = [f for f in data.get("functions", []) if isinstance(f, dict)]
+    except (OSError, ValueError, AttributeError):
+        return None
+    python = {f.get("$id") for f in functions if str(f.get("runtime", "")).startswith("python-")}
+    for target in debug:
+        if target.function_id in python:
+            return f"--debug {target.function_id}: {MISSING_DEBUGPY}"
+    return None
 
 
 def run() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,51 @@ DEFAULT_MAX_BODY_SIZE = 6 * 1024 * 1024
 """Largest request body, in bytes: what 1.3's HTTP server accepts (one 5 MiB upload chunk fits)."""
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 """Largest request line plus headers, in bytes (1.3's HTTP server has the same limit)."""
+
+
+@dataclass(frozen=True)
+class DebugTarget:
+    """A function whose executions run under a debugger (`--debug FUNCTION_ID[:PORT]`)."""
+
+    function_id: str
+    port: int | None = None
+    """The debugger's port on 127.0.0.1; None: the language's default (see `emulator.executor.debug`)."""
+
+
+def parse_debug(value: str | Iterable[str | DebugTarget] | None) -> tuple[DebugTarget, ...]:
+    """`--debug`'s value: `FUNCTION_ID[:PORT]`, comma-separated (or already a list of them).
+
+    Raises:
+        ValueError: an empty ID, a port that is not a number from 1 to 65535, or an ID or port
+            given twice; the message names the part.
+    """
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    targets: list[DebugTarget] = []
+    for item in items:
+        if isinstance(item, DebugTarget):
+            targets.append(item)
+            continue
+        text = item.strip()
+        if not text and isinstance(value, str):
+            continue
+        function_id, colon, port_text = text.partition(":")
+        if not function_id:
+            raise ValueError(f"{item!r} names no function (FUNCTION_ID[:PORT])")
+        port = None
+        if colon:
+            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+                raise ValueError(f"{item!r}: the port must be a number from 1 to 65535")
+            port = int(port_text)
+        targets.append(DebugTarget(function_id, port))
+    ids = [t.function_id for t in targets]
+    ports = [str(t.port) for t in targets if t.port is not None]
+    for name, values in (("function", ids), ("port", ports)):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"the {name} {twice[0]} is listed twice")
+    return tuple(targets)
 
 
 @dataclass(frozen=True)
@@ -49,6 +94,8 @@ class Settings:
     """Browser origins allowed besides the loopback ones (`--cors-origin`); `*` allows any."""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE
+    debug: tuple[DebugTarget, ...] = ()
+    """Functions whose executions run in one worker under a debugger (`--debug`)."""
     api_key_generated: bool = field(default=False, compare=False)
     worker_env: Mapping[str, str] = field(
         default_factory=lambda: worker_environment({}), compare=False, hash=False
@@ -57,6 +104,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors_origins", tuple(map(normalize_origin, self.cors_origins)))
+
+    def debugged(self, function_id: str) -> bool:
+        """Whether the function runs under a debugger (`--debug`)."""
+        return any(target.function_id == function_id for target in self.debug)
 
     @property
     def database_path(self) -> Path:
@@ -140,13 +191,15 @@ def build_settings(
         project_id: default `appwrite.json`'s `projectId`, else `emulator`.
         api_key: default `$APPWRITE_EMULATOR_API_KEY`, else a key generated once and kept in the data dir.
         env: the environment to read (default `os.environ`).
-        options: any other `Settings` field.
+        options: any other `Settings` field; `debug` may also be `parse_debug`'s text or list.
     """
     environ = os.environ if env is None else env
     project = Path(project_dir).resolve()
     data = Path(data_dir).resolve() if data_dir else project / ".appwrite-emulator"
     pid = project_id or project_id_from_appwrite_json(project) or DEFAULT_PROJECT_ID
     key, generated = resolve_api_key(api_key, data, environ)
+    if "debug" in options:
+        options["debug"] = parse_debug(options["debug"])  # type: ignore[arg-type]
     return Settings(
         project_dir=project,
         data_dir=data,

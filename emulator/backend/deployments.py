@@ -7,6 +7,7 @@ from typing import BinaryIO
 
 from emulator.backend.cleanup import remove_deployment_files
 from emulator.backend.context import Context
+from emulator.backend.debug import follow_deployment
 from emulator.backend.functions import get_function
 from emulator.backend.paging import page
 from emulator.backend.uploads import ContentRange, assemble, progress, store_file, store_part
@@ -187,6 +188,7 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
             await ctx.functions.save(current)
             retire_workers(ctx, previous, deployment.id)
             ctx.notify("functions.[functionId].update", {"functionId": fn.id}, current.to_document)
+            follow_deployment(ctx, current, deployment)
 
 
 def retire_workers(ctx: Context, previous: str, active: str) -> None:
@@ -242,6 +244,7 @@ async def update_deployment(ctx: Context, function_id: str, deployment_id: str) 
     fn.updated_at = ctx.clock()
     await ctx.functions.save(fn)
     retire_workers(ctx, previous, deployment.id)
+    follow_deployment(ctx, fn, deployment)
     # The payload is the response: the function, not the deployment.
     params = {"functionId": fn.id, "deploymentId": deployment.id}
     ctx.emit(_EVENT + ".update", params, fn.to_document())

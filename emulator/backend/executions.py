@@ -168,17 +168,22 @@ async def run_execution(ctx: Context, job: Job) -> Execution:
         variables=job.variables,
         timeout=fn.timeout,
         execution_id=execution.id,
+        function_id=fn.id,
     )
     apply_result(execution, result)
     execution.updated_at = ctx.clock()
     await ctx.executions.save(execution)
+    debugger = None
+    if ctx.settings.debugged(fn.id):
+        debugger = ctx.executor.debug.endpoint(fn.id, ctx.runtimes[fn.runtime].language)
     terminal.info(
-        "%s: %s execution %s -> %s in %.0f ms",
+        "%s: %s execution %s -> %s in %.0f ms%s",
         fn.id,
         execution.trigger,
         execution.id,
         execution.status_code,
         execution.duration * 1000,
+        f"; debugger {debugger}" if debugger else "",
     )
     return execution
 

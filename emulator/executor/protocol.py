@@ -29,7 +29,13 @@ LOAD_ERROR_TEXT = "The function could not be loaded."
 
 
 def worker_arguments(
-    *, code_dir: str, entrypoint: str, deps_dir: str | None = None, reply_fd: int | None = None
+    *,
+    code_dir: str,
+    entrypoint: str,
+    deps_dir: str | None = None,
+    reply_fd: int | None = None,
+    debug_port: int | None = None,
+    debugger_path: str | None = None,
 ) -> list[str]:
     """The adapter's command-line arguments, which follow the interpreter and the adapter's path.
 
@@ -38,12 +44,19 @@ def worker_arguments(
         entrypoint: the function's entrypoint, relative to `code_dir`.
         deps_dir: a folder of installed packages put first on the import path (Python only).
         reply_fd: the descriptor the worker replies on, when it is not `REPLY_FD`.
+        debug_port: start a debugger listening on 127.0.0.1 at this port before loading the
+            entrypoint (Python: debugpy; Node takes `--inspect` on its own command line instead).
+        debugger_path: a folder to import the debugger from (put last on the import path).
     """
     argv = ["--code-dir", code_dir, "--entrypoint", entrypoint]
     if deps_dir is not None:
         argv += ["--deps-dir", deps_dir]
     if reply_fd is not None:
         argv += ["--reply-fd", str(reply_fd)]
+    if debug_port is not None:
+        argv += ["--debug-port", str(debug_port)]
+    if debugger_path is not None:
+        argv += ["--debugger-path", debugger_path]
     return argv
 
 

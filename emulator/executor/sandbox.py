@@ -166,8 +166,15 @@ def _init_argv(python: str, policy: str) -> list[str]:
     return [python, "-I", "-S", str(INIT_PROGRAM), policy, "--"]
 
 
-def policy_json(protections: Protections, *, read: Iterable[str], keep: Iterable[str]) -> str:
-    """The init's policy: what to mount privately, what the worker may read and write."""
+def policy_json(
+    protections: Protections,
+    *,
+    read: Iterable[str],
+    keep: Iterable[str],
+    bind_ports: Iterable[int] = (),
+) -> str:
+    """The init's policy: what to mount privately, what the worker may read and write, and the
+    TCP ports it may listen on (none, unless a debugger must listen)."""
     read = [str(p) for p in read]
     mount_ns = protections.mount_namespace
     write = [*SYSTEM_WRITABLE, *(PRIVATE_MOUNTS if mount_ns else ())]
@@ -182,6 +189,7 @@ def policy_json(protections: Protections, *, read: Iterable[str], keep: Iterable
             "read": [*SYSTEM_READ_ONLY, os.path.dirname(resolv), *read],
             "write": write,
             "deny_bind": True,
+            "bind_ports": sorted({int(port) for port in bind_ports}),
         }
     )
 
@@ -197,7 +205,13 @@ def interpreter_home(interpreter: str) -> str:
 
 
 def worker_prefix(
-    protections: Protections, *, interpreter: str, adapter: str, build: Iterable[str]
+    protections: Protections,
+    *,
+    interpreter: str,
+    adapter: str,
+    build: Iterable[str],
+    read: Iterable[str] = (),
+    bind_ports: Iterable[int] = (),
 ) -> tuple[str, ...]:
     """The command that starts one worker inside the sandbox, prepended to the worker's argv
     (`process.spawn` puts the namespaces' `unshare` in front of it).
@@ -207,11 +221,14 @@ def worker_prefix(
         adapter: the adapter program (its folder becomes readable).
         build: the deployment's build folders (code, dependencies): readable, nothing else of the
             data dir is.
+        read: more folders the worker reads (a debugger's package).
+        bind_ports: TCP ports the worker may listen on (a debugger's, on loopback); every other
+            port stays closed to it.
     """
     if not (protections.pid_namespace and protections.init_python):
         return ()
-    paths = [interpreter_home(interpreter), os.path.dirname(adapter), *build]
-    policy = policy_json(protections, read=paths, keep=paths)
+    paths = [interpreter_home(interpreter), os.path.dirname(adapter), *build, *read]
+    policy = policy_json(protections, read=paths, keep=paths, bind_ports=bind_ports)
     return tuple(_init_argv(protections.init_python, policy))
 
 

@@ -78,6 +78,10 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
 
 
+class _NetPortAttr(ctypes.Structure):
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64))
+
+
 def landlock(policy: dict[str, Any]) -> None:
     """Confine this process (and everything it starts) to the paths of `policy`."""
     abi = int(policy["abi"])
@@ -105,6 +109,13 @@ def landlock(policy: dict[str, Any]) -> None:
             f"landlock_add_rule {path}",
         )
         os.close(fd)
+    if attr.handled_access_net:
+        for port in policy.get("bind_ports", []):  # a debugger's port: the only one it may bind
+            rule = _NetPortAttr(_NET_BIND_TCP, int(port))
+            _check(
+                _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(rule), 0),
+                f"landlock_add_rule port {port}",
+            )
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     _check(_libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
     os.close(ruleset)

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from emulator.config import worker_environment
+from emulator.config import DebugTarget, worker_environment
 from emulator.executor import process, sandbox
 from emulator.executor.builds import Builder, build_paths
+from emulator.executor.debug import DebugLaunch, DebugWorkers
 from emulator.executor.discovery import ADAPTER_FILES, LocalRuntime, adapter_path
 from emulator.executor.pool import Pool
 from emulator.executor.protocol import Execute, Result, worker_arguments
@@ -36,6 +37,8 @@ class Executor:
         build_timeout: float = 900.0,
         log: logging.Logger | None = None,
         base_env: Mapping[str, str] | None = None,
+        debug: Sequence[DebugTarget] = (),
+        debug_dir: Path | None = None,
     ) -> None:
         self.builds_dir = Path(builds_dir)
         self.idle_timeout = idle_timeout
@@ -62,6 +65,15 @@ class Executor:
         self._stop = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
+        # Functions run under a debugger: one worker each, outside the pools.
+        self.debug = DebugWorkers(
+            debug,
+            debug_dir=Path(debug_dir) if debug_dir else self.builds_dir.parent / "debug",
+            builds_dir=self.builds_dir,
+            make_spec=self._spec,
+            make_worker=self._debug_worker,
+            log=self.log,
+        )
 
     async def start(self) -> None:
         """Probe process isolation once and start the reaper of idle workers."""
@@ -85,6 +97,7 @@ class Executor:
         pools = [*self._pools.values(), *self._draining]
         self._pools.clear()
         self._draining.clear()
+        await self.debug.close()
         for worker in self._unfinished:
             worker.stopping = True
         await self._children.kill_all()  # before the pools: it notes the workers inside namespaces
@@ -124,12 +137,28 @@ class Executor:
         variables: Mapping[str, str],
         timeout: float,
         execution_id: str = "",
+        function_id: str = "",
     ) -> ExecutionResult:
         """Run one execution on a warm worker of the deployment; user failures are results.
 
         The timeout (and the duration) count from the execution's turn: time spent queued behind
-        busy workers of the pool is not held against it; a cold start is.
+        busy workers of the pool is not held against it; a cold start is. A function run under a
+        debugger (`function_id` among `debug`) uses its debug worker (see `DebugWorkers`).
         """
+        if self.debug.covers(function_id):
+            result = await self.debug.execute(
+                function_id=function_id,
+                deployment_id=deployment_id,
+                build_id=build_id,
+                runtime=runtime,
+                entrypoint=entrypoint,
+                payload=payload,
+                variables=variables,
+                timeout=timeout,
+                execution_id=execution_id,
+            )
+            if result is not None:
+                return result
         started = time.perf_counter()
         worker = None
         pool: Pool | None = None
@@ -178,6 +207,7 @@ class Executor:
     async def stop_deployment(self, deployment_id: str) -> None:
         """Stop the deployment's workers: idle ones now, busy ones once their execution ends."""
         self._retired.add(deployment_id)
+        await self.debug.stop_deployment(deployment_id)
         pool = self._pools.pop(deployment_id, None)
         if pool is not None:
             stopped = self._retire_pool(pool)
@@ -214,7 +244,12 @@ class Executor:
         return pool
 
     def _spec(
-        self, deployment_id: str, build_id: str, runtime: LocalRuntime, entrypoint: str
+        self,
+        deployment_id: str,
+        build_id: str,
+        runtime: LocalRuntime,
+        entrypoint: str,
+        debug: DebugLaunch | None = None,
     ) -> WorkerSpec:
         paths = build_paths(self.builds_dir, build_id)
         if not paths.code.is_dir():
@@ -230,23 +265,37 @@ class Executor:
                 interpreter=runtime.interpreter,
                 adapter=adapter,
                 build=[code, *([deps] if deps else [])],
+                read=debug.read if debug else (),
+                bind_ports=[debug.port] if debug else (),
             )
         )
+        if debug is not None:  # the worker runs from the function's stable path
+            code = debug.code_dir
         if runtime.language == "python":
             argv += [runtime.interpreter, "-s", adapter]
-            argv += worker_arguments(code_dir=code, entrypoint=entrypoint, deps_dir=deps)
+            argv += worker_arguments(
+                code_dir=code,
+                entrypoint=entrypoint,
+                deps_dir=deps,
+                debug_port=debug.port if debug else None,
+                debugger_path=debug.debugger_path if debug else None,
+            )
         elif runtime.language == "node":
             # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
             heap = max(32, self.memory_mb * 3 // 4)
-            argv += [runtime.interpreter, f"--max-old-space-size={heap}", adapter]
+            argv += [runtime.interpreter, f"--max-old-space-size={heap}"]
+            argv += [*(debug.node_flags() if debug else ()), adapter]
             argv += worker_arguments(code_dir=code, entrypoint=entrypoint)
         return WorkerSpec(
             deployment_id=deployment_id,
             argv=tuple(argv),
-            cwd=str(paths.code),
+            cwd=code,
             base_env=self._builder.env_for(runtime),
             memory_mb=self.memory_mb,
         )
+
+    def _debug_worker(self, spec: WorkerSpec, on_exit: Callable[[Worker], None]) -> Worker:
+        return Worker(spec, self._children, self.log, on_exit=on_exit, unfinished=self._unfinished)
 
     def _retire_pool(self, pool: Pool) -> list[Worker]:
         stopped = pool.drain()

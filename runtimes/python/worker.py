@@ -663,12 +663,21 @@ async def _as_coroutine(awaitable):
 
 
 def _parse_args(argv):
-    opts = {"code_dir": None, "entrypoint": None, "deps_dir": None, "reply_fd": 3}
+    opts = {
+        "code_dir": None,
+        "entrypoint": None,
+        "deps_dir": None,
+        "reply_fd": 3,
+        "debug_port": None,
+        "debugger_path": None,
+    }
     names = {
         "--code-dir": "code_dir",
         "--entrypoint": "entrypoint",
         "--deps-dir": "deps_dir",
         "--reply-fd": "reply_fd",
+        "--debug-port": "debug_port",
+        "--debugger-path": "debugger_path",
     }
     i = 0
     while i < len(argv):
@@ -687,12 +696,14 @@ def _parse_args(argv):
         i += 1
     if not opts["code_dir"] or not opts["entrypoint"]:
         raise SystemExit(
-            "usage: worker.py --code-dir DIR --entrypoint ENTRY [--deps-dir DIR] [--reply-fd N]"
+            "usage: worker.py --code-dir DIR --entrypoint ENTRY [--deps-dir DIR] [--reply-fd N] "
+            "[--debug-port PORT [--debugger-path DIR]]"
         )
-    try:
-        opts["reply_fd"] = int(opts["reply_fd"])
-    except ValueError:
-        raise SystemExit("worker.py: --reply-fd must be a number") from None
+    for key, flag in (("reply_fd", "--reply-fd"), ("debug_port", "--debug-port")):
+        try:
+            opts[key] = None if opts[key] is None else int(opts[key])
+        except ValueError:
+            raise SystemExit(f"worker.py: {flag} must be a number") from None
     return opts
 
 
@@ -764,6 +775,36 @@ def _exit(code):
     os._exit(code)
 
 
+def start_debugger(port, path):
+    """Start debugpy listening on 127.0.0.1:``port``, in this process (no adapter process, no
+    other port). Returns None, or why it could not start (the worker's load error)."""
+    if path:
+        sys.path.append(path)
+    try:
+        import debugpy
+    except ImportError:
+        return (
+            "Debugging a Python function needs debugpy, which is not installed: "
+            "pip install 'appwrite-emulator[debug]'"
+        )
+    import socket
+
+    # debugpy binds on a thread of its own and waits forever when that fails: try the port first.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        return f"The debugger cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+    finally:
+        probe.close()
+    try:
+        debugpy.listen(("127.0.0.1", port), in_process_debug_adapter=True)
+    except Exception as exc:
+        return f"The debugger could not start on 127.0.0.1:{port}: {exc}"
+    return None
+
+
 def run(argv):
     opts = _parse_args(argv)
     code_dir = os.path.abspath(opts["code_dir"])
@@ -780,7 +821,14 @@ def run(argv):
 
     channel = Channel(opts["reply_fd"])
     worker = Worker(code_dir, opts["entrypoint"], dict(os.environ))
-    channel.send(worker.load())
+    failure = None
+    if opts["debug_port"] is not None:
+        failure = start_debugger(opts["debug_port"], opts["debugger_path"])
+    if failure is None:
+        channel.send(worker.load())
+    else:  # every execution fails with the reason (protocol.py's LoadErrorMessage)
+        worker.load_error = failure + "\n"
+        channel.send({"type": "load_error", "stderr": failure})
 
     while True:
         message = channel.receive()
