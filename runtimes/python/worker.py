@@ -784,7 +784,7 @@ def start_debugger(port, path):
         import debugpy
     except ImportError:
         return (
-            "Debugging a Python function needs debugpy, which is not installed: "
+            "Debugging Python functions needs debugpy, which is not installed: "
             "pip install 'appwrite-emulator[debug]'"
         )
     import socket

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +27,12 @@ import pytest
 
 from emulator.executor import TIMEOUT_MESSAGE, sandbox
 from emulator.executor.debug import debugger_attached, debugpy_package
+from emulator.executor.protocol import worker_arguments
 from emulator.testing import AppwriteEmulator
 from tests.e2e.conftest import ROOT, Server, free_port, start_server
 from tests.e2e.debug_clients import Debugpy, NodeInspector, Pause
 from tests.support import wait_for
+from tests.unit.worker_client import WorkerClient
 
 TIMEOUT = 1  # the functions' timeout, in seconds
 PAUSED = TIMEOUT + 1.0  # how long the tests keep an execution paused
@@ -178,7 +182,15 @@ def debugged(
     `--debug` on a free port, in the default data dir that the README's mappings name."""
     language: str = request.param
     spec = LANGUAGES[language]
-    project = tmp_path_factory.mktemp(f"debug-{language}") / "project"
+    # Outside /tmp when possible (as a user's project is): the sandbox gives each worker a /tmp of
+    # its own, so the stable path is a real symbolic link only elsewhere.
+    outside = Path("/var/tmp")
+    base = (
+        Path(tempfile.mkdtemp(prefix="debug-", dir=outside))
+        if outside.is_dir() and os.access(outside, os.W_OK)
+        else tmp_path_factory.mktemp(f"debug-{language}")
+    )
+    project = base / "project"
     folder = project / "functions" / spec.function_id
     (folder / spec.entrypoint).parent.mkdir(parents=True)
     (folder / spec.entrypoint).write_text(spec.source)
@@ -211,6 +223,7 @@ def debugged(
         yield Debugged(server, language, port, project, path_mapping(language, project))
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_banner_says_where_to_attach(debugged: Debugged) -> None:
@@ -448,3 +461,38 @@ def test_a_sandboxed_worker_may_listen_on_its_debug_port_only(tmp_path: Path) ->
         timeout=60,
     )
     assert done.stdout.splitlines() == [f"{allowed} bound", f"{other} refused 13"], done.stderr
+
+
+# -- the Python adapter's --debug-port -------------------------------------------------------------
+
+
+def _debug_worker(tmp_path: Path, port: int, *python_flags: str) -> WorkerClient:
+    (tmp_path / "main.py").write_text("def main(req, res):\n    res.send('hi')\n")
+    argv = [sys.executable, *python_flags, str(ROOT / "runtimes" / "python" / "worker.py")]
+    argv += worker_arguments(code_dir=str(tmp_path), entrypoint="main.py", debug_port=port)
+    return WorkerClient(argv, tmp_path)
+
+
+def test_the_python_adapter_without_debugpy_answers_with_a_load_error(tmp_path: Path) -> None:
+    with _debug_worker(tmp_path, free_port(), "-S") as worker:  # -S: no site-packages, no debugpy
+        hello = worker.hello()
+        assert hello == {
+            "type": "load_error",
+            "stderr": "Debugging Python functions needs debugpy, which is not installed: "
+            "pip install 'appwrite-emulator[debug]'",
+        }
+        assert worker.execute("x")["statusCode"] == 500
+
+
+@needs_debugpy
+def test_the_python_adapter_says_when_its_debug_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with _debug_worker(tmp_path, port) as worker:
+            hello = worker.hello(timeout=30)
+    assert hello == {
+        "type": "load_error",
+        "stderr": f"The debugger cannot listen on 127.0.0.1:{port}: Address already in use",
+    }
