@@ -89,7 +89,8 @@ class AppwriteEmulator:
         watch: redeploy a project function when its folder changes (needs `project_dir`).
         host: the interface to listen on.
         port: default 0, a free port.
-        **options: any other `emulator.config.Settings` field, e.g. `worker_idle_timeout`.
+        **options: any other `emulator.config.Settings` field, e.g. `worker_idle_timeout`, or
+            `debug="FUNCTION_ID[:PORT],..."` to run functions under a debugger.
     """
 
     def __init__(

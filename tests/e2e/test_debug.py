@@ -217,6 +217,8 @@ def debugged(
         f"{spec.function_id}:{port}",
         "--log-level",
         "info",
+        "--host",
+        "0.0.0.0",  # the API on every interface; the debugger stays on loopback
         watch=True,
     )
     try:
@@ -226,13 +228,26 @@ def debugged(
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_the_banner_says_where_to_attach(debugged: Debugged) -> None:
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on `port` (hex, as /proc/net shows them)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, _, hex_port = fields[1].rpartition(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_the_banner_says_where_to_attach_on_loopback_only(debugged: Debugged) -> None:
     wait_for(lambda: "Press Ctrl-C" in debugged.server.log(), timeout=30)
-    debugger = "debugpy" if debugged.language == "python" else "Node inspector"
     assert (
-        f"  Debugging:  {debugged.spec.function_id} -> 127.0.0.1:{debugged.port} ({debugger})"
-        in debugged.server.log()
+        f"  Debugging:  {debugged.spec.function_id} -> 127.0.0.1:{debugged.port} "
+        f"({_debugger(debugged)})" in debugged.server.log()
     )
+    debugged.attach().detach()  # once it listens
+    assert listening_addresses(debugged.port) == {"0100007F"}  # 127.0.0.1, whatever --host is
 
 
 def test_a_breakpoint_in_the_users_file_pauses_the_execution_past_its_timeout(
