@@ -41,6 +41,32 @@ async def _warm(ctx: Context, function_id: str, deployment: Deployment) -> None:
     await ctx.executor.debug.warm(function_id, deployment.id, variables)
 
 
+async def follow_active(
+    ctx: Context, function_id: str, *, only_if_unset: bool = False
+) -> str | None:
+    """A debugged function's worker moves to its active deployment, when it has a ready one
+    (after a restore put the function back, or at start-up).
+
+    Returns:
+        The function's language when it exists, for `start_debugging`'s banner line.
+    """
+    if not ctx.settings.debugged(function_id):
+        return None
+    try:
+        fn = await get_function(ctx, function_id)
+    except AppwriteException:
+        return None
+    runtime = ctx.runtimes.get(fn.runtime)
+    if runtime is None:
+        return None
+    try:
+        deployment = await runnable_deployment(ctx, fn)
+    except AppwriteException:
+        return runtime.language
+    follow_deployment(ctx, fn, deployment, only_if_unset=only_if_unset)
+    return runtime.language
+
+
 async def start_debugging(ctx: Context) -> list[str]:
     """At start-up: start the debug workers of debugged functions that have an active build.
 
@@ -49,19 +75,8 @@ async def start_debugging(ctx: Context) -> list[str]:
     """
     lines = []
     for target in ctx.settings.debug:
-        language = None
-        try:
-            fn: Function | None = await get_function(ctx, target.function_id)
-        except AppwriteException:
-            fn = None
-        if fn is not None and fn.runtime in ctx.runtimes:
-            language = ctx.runtimes[fn.runtime].language
-            try:
-                deployment: Deployment | None = await runnable_deployment(ctx, fn)
-            except AppwriteException:
-                deployment = None
-            if deployment is not None:  # a deploy that started meanwhile may have switched it
-                follow_deployment(ctx, fn, deployment, only_if_unset=True)
+        # A deploy that started meanwhile may have moved the worker already: that one wins.
+        language = await follow_active(ctx, target.function_id, only_if_unset=True)
         where = ctx.executor.debug.endpoint(target.function_id, language)
         lines.append(f"{target.function_id} -> {where}")
     return lines

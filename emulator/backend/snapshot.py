@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from emulator.backend.context import Chain, Context
+from emulator.backend.debug import follow_active
 from emulator.backend.deployments import resume_builds
 from emulator.backend.functions import get_function, next_run
 from emulator.backend.reset import TRASH, Cleanup, discard, nothing, schedule_cleanup
@@ -76,6 +77,7 @@ async def restore_snapshot(ctx: Context) -> Cleanup:
     for fn in functions.restored:
         if fn["deployment"]:  # its workers were retired if the test activated another deployment
             ctx.executor.resume_deployment(str(fn["deployment"]))
+            await follow_active(ctx, str(fn["id"]))  # a function run under a debugger
     if building or any(b["status"] not in _BUILT for b in builds.restored):
         await resume_builds(ctx)  # the unfinished builds of the snapshot, cancelled above
     _announce(ctx, functions)

@@ -372,6 +372,33 @@ def test_the_test_fixture_runs_a_function_under_a_debugger(tmp_path: Path) -> No
     assert execution["duration"] >= PAUSED - 0.1
 
 
+def test_after_a_restore_the_debug_worker_serves_the_deployment_put_back(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, greeting in ((old, "Hello, "), (new, "Howdy, ")):
+        folder.mkdir()
+        (folder / "index.js").write_text(NODE_SOURCE.replace("Hello, ", greeting))
+    port = free_port()
+    with AppwriteEmulator(debug=f"greeter:{port}") as emu:
+        first = emu.deploy("greeter", old, "index.js")
+        emu.deploy("greeter", new, "index.js")
+        emu.snapshot()
+        emu.request("PATCH", f"/functions/greeter/deployments/{first['$id']}")
+        emu.restore()  # the newer deployment is active again
+        client = NodeInspector(port)
+        try:
+            source = emu.data_dir / "debug" / "greeter" / "index.js"
+            client.set_breakpoint(str(source), line_of(new / "index.js", "pause here"))
+            with ThreadPoolExecutor(1) as pool:
+                running = pool.submit(emu.execute, "greeter", "Ada")
+                assert text(client.wait_paused().locals["greeting"]) == "Howdy, Ada"
+                client.resume()
+                assert json.loads(running.result(timeout=30)["response"]) == {
+                    "greeting": "Howdy, Ada"
+                }
+        finally:
+            client.detach()
+
+
 def test_without_debugpy_a_python_function_fails_saying_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
