@@ -276,7 +276,7 @@ def test_a_breakpoint_in_the_users_file_pauses_the_execution_past_its_timeout(
     assert execution["status"] == "completed", execution
     assert execution["statusCode"] == 200
     assert json.loads(execution["response"]) == {"greeting": "Hello, Ada"}
-    assert execution["duration"] >= PAUSED - 0.1  # the real time it took
+    assert execution["duration"] >= PAUSED - 0.5  # the real time it took, past the timeout
     terminal = f"{debugged.spec.function_id}: http execution {execution['$id']} -> 200 in "
     line_shown = wait_for(
         lambda: next((x for x in debugged.server.log().splitlines() if terminal in x), None), 10
