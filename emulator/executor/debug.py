@@ -51,12 +51,10 @@ _RESTART_SPACING = 1.0  # seconds between two starts of a function's debug worke
 def port_for(targets: Sequence[DebugTarget], function_id: str, language: str) -> int | None:
     """The debugger's port for the function: its own, else the language's default plus its place
     in the list. None when the function is not debugged or the language has no debugger here."""
+    base = DEFAULT_PORTS.get(language)
     for index, target in enumerate(targets):
-        if target.function_id == function_id:
-            if target.port is not None:
-                return target.port
-            base = DEFAULT_PORTS.get(language)
-            return None if base is None else base + index
+        if target.function_id == function_id and base is not None:
+            return target.port if target.port is not None else base + index
     return None
 
 
@@ -297,7 +295,8 @@ class DebugWorkers:
                 stopping = [session.worker] if session.worker is not None else []
                 session.let_go()
                 if stopping and not session.lock.locked():
-                    await asyncio.wait_for(stopping[0].wait_exit(), 5)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping[0].wait_exit(), 5)
 
     async def close(self) -> None:
         """Stop restarting workers; the workers themselves go with the executor's children."""

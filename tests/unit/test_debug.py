@@ -53,7 +53,7 @@ def test_the_nth_function_listed_gets_the_default_port_plus_n_minus_1() -> None:
     assert port_for(targets, "mail", "node") == 9231
     assert port_for(targets, "mail", "python") == 5680
     assert port_for(targets, "other", "node") is None
-    assert port_for(targets, "api", "ruby") is None
+    assert port_for(targets, "api", "ruby") is port_for(targets, "jobs", "ruby") is None
 
 
 def test_where_to_attach_names_the_address_and_the_debugger() -> None:
