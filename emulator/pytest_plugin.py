@@ -35,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="isolation of each test using appwrite_emulator "
         f"(default: {DEFAULT_MODE}) [env {RESET_ENV}]",
     )
+    group.addoption(
+        "--appwrite-debug",
+        metavar="FUNCTION_ID[:PORT],...",
+        help="run these functions under a debugger (see the README's 'Debugging a function')",
+    )
     parser.addini(
         "appwrite_emulator_project", "project folder to serve, relative to the ini file", default=""
     )
@@ -84,7 +89,9 @@ def appwrite_emulator(
     from emulator.testing import AppwriteEmulator
 
     emulator = AppwriteEmulator(
-        _project_dir(pytestconfig), data_dir=tmp_path_factory.mktemp("appwrite-emulator")
+        _project_dir(pytestconfig),
+        data_dir=tmp_path_factory.mktemp("appwrite-emulator"),
+        debug=pytestconfig.getoption("appwrite_debug") or (),
     )
     with emulator:
         yield emulator

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,8 @@ SECTION = "## Using the emulator in your tests"
 # What a user's conftest might do: check, once the session is over, that the emulator is gone.
 CONFTEST = """
 import json
+import shutil
+import socket
 import os
 import socket
 from pathlib import Path
@@ -46,6 +50,8 @@ def pytest_sessionfinish(session):
 
 USER_TESTS = """
 import json
+import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -200,6 +206,7 @@ def test_the_readme_documents_every_option_and_mode() -> None:
     for name in (
         "--appwrite-reset",
         "--appwrite-project",
+        "--appwrite-debug",
         "appwrite_emulator_reset",
         "appwrite_emulator_project",
         "APPWRITE_EMULATOR_RESET",
@@ -232,3 +239,35 @@ def test_the_readme_scripts_run_as_written(index: int, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+DEBUG_TESTS = """
+import json
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+
+def test_the_function_runs_under_the_inspector(appwrite_emulator):
+    folder = Path("functions/hello")
+    folder.mkdir(parents=True)
+    (folder / "index.js").write_text("module.exports = async (req, res) => res.send('hi');")
+    appwrite_emulator.deploy("hello", folder, "index.js")
+    assert appwrite_emulator.execute("hello")["response"] == "hi"
+    with urllib.request.urlopen("http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+        targets = json.load(answer)
+    assert targets and targets[0]["webSocketDebuggerUrl"].startswith("ws://127.0.0.1:{port}/")
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_debug_option_runs_a_function_under_a_debugger(pytester: pytest.Pytester) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pytester.makepyfile(test_debug=DEBUG_TESTS.replace("{port}", str(port)))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--appwrite-debug=hello:{port}", timeout=120
+    )
+    result.assert_outcomes(passed=1)
