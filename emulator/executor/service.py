@@ -13,9 +13,10 @@ from pathlib import Path
 from emulator.config import worker_environment
 from emulator.executor import process, sandbox
 from emulator.executor.builds import Builder, build_paths
-from emulator.executor.discovery import ADAPTER_FILES, LocalRuntime, adapter_path
+from emulator.executor.discovery import LocalRuntime, adapter_path
+from emulator.executor.launch import worker_command
 from emulator.executor.pool import Pool
-from emulator.executor.protocol import Execute, Result, worker_arguments
+from emulator.executor.protocol import Execute, Result
 from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
 
@@ -219,33 +220,32 @@ class Executor:
         paths = build_paths(self.builds_dir, build_id)
         if not paths.code.is_dir():
             raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
-        if runtime.language not in ADAPTER_FILES:
-            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
-        code = str(paths.code)
-        deps = str(paths.deps) if paths.deps.is_dir() else None
-        adapter = str(adapter_path(runtime.language))
-        argv = list(
-            sandbox.worker_prefix(
-                sandbox.probe(),
-                interpreter=runtime.interpreter,
-                adapter=adapter,
-                build=[code, *([deps] if deps else [])],
+        try:
+            command = worker_command(
+                runtime.language,
+                runtime.interpreter,
+                code_dir=paths.code,
+                deps_dir=paths.deps,
+                entrypoint=entrypoint,
+                memory_mb=self.memory_mb,
             )
+        except ValueError:
+            raise WorkerFailed(
+                f"The {runtime.id} runtime has no worker adapter in this emulator."
+            ) from None
+        build = [str(paths.code), *([str(paths.deps)] if paths.deps.is_dir() else [])]
+        prefix = sandbox.worker_prefix(
+            sandbox.probe(),
+            interpreter=runtime.interpreter,
+            adapter=str(adapter_path(runtime.language)),
+            build=build,
         )
-        if runtime.language == "python":
-            argv += [runtime.interpreter, "-s", adapter]
-            argv += worker_arguments(code_dir=code, entrypoint=entrypoint, deps_dir=deps)
-        elif runtime.language == "node":
-            # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
-            heap = max(32, self.memory_mb * 3 // 4)
-            argv += [runtime.interpreter, f"--max-old-space-size={heap}", adapter]
-            argv += worker_arguments(code_dir=code, entrypoint=entrypoint)
         return WorkerSpec(
             deployment_id=deployment_id,
-            argv=tuple(argv),
+            argv=(*prefix, *command.argv),
             cwd=str(paths.code),
-            base_env=self._builder.env_for(runtime),
-            memory_mb=self.memory_mb,
+            base_env={**self._builder.env_for(runtime), **command.env},
+            memory_mb=max(self.memory_mb, command.min_os_memory_mb),
         )
 
     def _retire_pool(self, pool: Pool) -> list[Worker]:
