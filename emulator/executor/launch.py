@@ -8,6 +8,7 @@ clear message: V8's heap limit (Node, Deno), PHP's `memory_limit`. Python and Ru
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,12 @@ def worker_command(
         return WorkerCommand(tuple(argv))
     if language == "deno":
         # Deno cannot write to an inherited pipe by its number: the reply pipe becomes its stdout.
-        launcher = ["sh", "-c", DENO_LAUNCHER.format(fd=reply_fd), "appwrite-deno-worker"]
+        launcher = [
+            shutil.which("sh") or "/bin/sh",
+            "-c",
+            DENO_LAUNCHER.format(fd=reply_fd),
+            "appwrite-deno-worker",
+        ]
         argv = [*launcher, interpreter, "run", "--quiet", "--cached-only", *deno_flags(code_dir)]
         # 1.3's permissions: no --allow-run, --allow-ffi or --allow-sys.
         argv += ["--allow-read", "--allow-write", "--allow-env", "--allow-net"]
