@@ -372,13 +372,18 @@ async function load() {
 const baseEnv = Deno.env.toObject();
 
 function setEnv(variables) {
-  for (const key of Object.keys(Deno.env.toObject())) {
-    if (!Object.prototype.hasOwnProperty.call(baseEnv, key)) Deno.env.delete(key);
-  }
-  for (const [key, value] of Object.entries(baseEnv)) Deno.env.set(key, value);
+  const wanted = { ...baseEnv };
   for (const [key, value] of Object.entries(variables)) {
+    wanted[key] = value === null || value === undefined ? '' : String(value);
+  }
+  const now = Deno.env.toObject();
+  for (const key of Object.keys(now)) {
+    if (!Object.prototype.hasOwnProperty.call(wanted, key)) Deno.env.delete(key);
+  }
+  for (const [key, value] of Object.entries(wanted)) {
+    if (now[key] === value) continue;
     try {
-      Deno.env.set(key, value === null || value === undefined ? '' : String(value));
+      Deno.env.set(key, value);
     } catch (_e) {
       diagnostic('variable ' + JSON.stringify(key) + ' cannot be put in the environment; ' +
         'it stays in req.variables');
@@ -443,7 +448,7 @@ function finish(execution, code, response) {
         OUTPUT_LIMIT + ' bytes (' + sink.dropped + ' more console calls were dropped)');
     }
   }
-  setTimeout(pump, 0);
+  queueMicrotask(pump);
 }
 
 function fail(execution, error, origin) {
