@@ -18,6 +18,16 @@ const WORKER_URL = import.meta.url;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// Tells which execution a console call or an uncaught error comes from, even when a timer of an
+// earlier execution fires while a later one runs (Deno's node:async_hooks; absent before 1.28).
+let contextStore = null;
+try {
+  const hooks = await import('node:async_hooks');
+  contextStore = new hooks.AsyncLocalStorage();
+} catch (_e) {
+  contextStore = null;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Arguments
 // ------------------------------------------------------------------------------------------------
@@ -206,11 +216,20 @@ class Sink {
   }
 }
 
-const loadRecord = { out: new Sink(), err: new Sink(), done: false };
+const loadRecord = { kind: 'load', out: new Sink(), err: new Sink(), done: false };
 let loading = false;
 let current = null; // the execution being served, until its reply is sent
 
+function storeExecution() {
+  const store = contextStore ? contextStore.getStore() : undefined;
+  return store && store.kind === 'execution' ? store : null;
+}
+
+// Where a console call goes: the execution it belongs to while that one has not replied yet;
+// the worker's stderr (the emulator's log) otherwise.
 function captureTarget() {
+  const owner = storeExecution();
+  if (owner) return owner.done ? null : owner;
   if (loading) return loadRecord;
   if (current && !current.done) return current;
   return null;
@@ -350,10 +369,15 @@ async function loadUserFunction() {
 
 async function load() {
   loading = true;
+  const run = async () => {
+    try {
+      userFunction = await loadUserFunction();
+    } catch (e) {
+      loadErrorText = e instanceof LoadError ? e.message : errorText(e);
+    }
+  };
   try {
-    userFunction = await loadUserFunction();
-  } catch (e) {
-    loadErrorText = e instanceof LoadError ? e.message : errorText(e);
+    await (contextStore ? contextStore.run(loadRecord, run) : run());
   } finally {
     loading = false;
   }
@@ -482,7 +506,13 @@ function plainObject(value) {
 }
 
 function runExecution(message) {
-  const execution = { id: message.id, out: new Sink(), err: new Sink(), done: false };
+  const execution = {
+    kind: 'execution',
+    id: message.id,
+    out: new Sink(),
+    err: new Sink(),
+    done: false,
+  };
   current = execution;
   if (firstExecution || loadErrorText !== null) {
     // What the module printed while loading belongs to the first execution (1.3 imported the
@@ -503,20 +533,24 @@ function runExecution(message) {
   else if (typeof payload !== 'string') payload = JSON.stringify(payload);
   const req = { payload, variables, headers: plainObject(message.headers) };
   const res = makeResponse(execution);
-  let result;
-  try {
-    result = userFunction(req, res);
-  } catch (e) {
-    fail(execution, e, 'an error was thrown');
-    return;
-  }
-  Promise.resolve(result).then(() => {
-    if (!execution.done) {
-      diagnostic('execution ' + execution.id + ': the function returned without calling ' +
-        'res.send() or res.json(); waiting for a later call (Appwrite 1.3 waits until the ' +
-        'execution times out).');
+  const call = () => {
+    let result;
+    try {
+      result = userFunction(req, res);
+    } catch (e) {
+      fail(execution, e, 'an error was thrown');
+      return;
     }
-  }, (e) => fail(execution, e, 'the function\'s promise was rejected'));
+    Promise.resolve(result).then(() => {
+      if (!execution.done) {
+        diagnostic('execution ' + execution.id + ': the function returned without calling ' +
+          'res.send() or res.json(); waiting for a later call (Appwrite 1.3 waits until the ' +
+          'execution times out).');
+      }
+    }, (e) => fail(execution, e, 'the function\'s promise was rejected'));
+  };
+  if (contextStore) contextStore.run(execution, call);
+  else call();
 }
 
 function pump() {
@@ -533,7 +567,8 @@ function pump() {
 // An error nobody caught fails the execution being served if it has not replied yet; otherwise it
 // is written to the worker's stderr and the worker keeps serving.
 function strayError(error, origin) {
-  if (current && !current.done) fail(current, error, origin);
+  const owner = storeExecution() || current;
+  if (owner) fail(owner, error, origin);
   else diagnostic(origin + ' outside any execution (the worker keeps running):\n' + errorText(error));
 }
 

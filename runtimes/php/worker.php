@@ -566,6 +566,10 @@ function run(array $argv): void
             continue;
         }
         $message = json_decode($line, true);
+        if ($message === null && json_last_error() !== JSON_ERROR_NONE) {
+            diagnostic('ignored a request line that is not JSON: ' . substr($line, 0, 200));
+            continue;
+        }
         if (!is_array($message) || array_is_list_compat($message)) {
             diagnostic('ignored a request line that is not a JSON object: ' . substr($line, 0, 200));
             continue;

@@ -23,6 +23,7 @@ module AppwriteWorker
   WORKER_FILE = File.expand_path(__FILE__)
   REAL_STDOUT = $stdout
   REAL_STDERR = $stderr
+  REAL_STDOUT.sync = true # what escapes the capture reaches the emulator's log at once
 
   def self.diagnostic(text)
     REAL_STDERR.write("#{PREFIX}#{text}\n")
@@ -193,7 +194,9 @@ module AppwriteWorker
 
       frames << frame
     end
-    head = "#{frames.first || '(unknown)'}: #{error.message} (#{error.class})"
+    return "#{error.message} (#{error.class})" if frames.empty? # a SyntaxError names its place
+
+    head = "#{frames.first}: #{error.message} (#{error.class})"
     ([head] + frames.drop(1).map { |frame| "\tfrom #{frame}" }).join("\n")
   end
 
@@ -427,7 +430,6 @@ module AppwriteWorker
     opts = parse_args(argv)
     channel = Channel.new(opts[:reply_fd])
     worker = Worker.new(opts[:code_dir], opts[:entrypoint])
-    $PROGRAM_NAME = File.join(opts[:code_dir], opts[:entrypoint])
     ARGV.clear
     channel.send(worker.hello)
     while (message = channel.receive)
