@@ -244,7 +244,7 @@ class Builder:
         version = await self._version(runtime, env)
         parts = [
             (code / name).read_bytes()
-            for name in ("composer.json", "composer.lock")[:2]
+            for name in ("composer.json", "composer.lock")
             if (code / name).is_file()
         ]
         key = _digest(b"php", version.encode(), *parts)
@@ -308,7 +308,11 @@ class Builder:
         entrypoint = env.get("INTERNAL_RUNTIME_ENTRYPOINT", "")
         env = {**env, **deno_env(paths.deps), "RUST_BACKTRACE": "0"}
         version = await self._version(runtime, env)
-        parts = [(code / name).read_bytes() for name in _DENO_MANIFESTS if (code / name).is_file()]
+        parts = [
+            name.encode() + b"\0" + (code / name).read_bytes()
+            for name in _DENO_MANIFESTS
+            if (code / name).is_file()
+        ]
         key = _digest(b"deno", version.encode(), *parts)
         entry = self.cache_dir / "deno" / key
         reused = False
