@@ -1,7 +1,9 @@
 """Execution speed of the real server: cold start, warm sync latency, throughput, memory.
 
 Starts `python -m emulator serve` on a free port with a throw-away data dir, deploys a hello-world
-Python and Node function, and prints figures. Run: `.venv/bin/python benchmarks/executions.py`.
+function in every language with a local interpreter (Python, Node, PHP, Ruby, Deno), and prints
+figures, with each language's warm p50 against Python's of the same run.
+Run: `.venv/bin/python benchmarks/executions.py`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,23 @@ HELLO = {
         "index.js",
         "module.exports = async (req, res) => { res.json({ hello: req.payload }); };\n",
     ),
+    "php": (
+        "php-8.1",
+        "index.php",
+        "<?php\nreturn function ($req, $res) { $res->json(['hello' => $req['payload']]); };\n",
+    ),
+    "ruby": (
+        "ruby-3.1",
+        "index.rb",
+        "def main(req, res)\n  res.json({ 'hello' => req.payload })\nend\n",
+    ),
+    "deno": (
+        "deno-1.24",
+        "mod.ts",
+        "export default (req: any, res: any) => res.json({ hello: req.payload });\n",
+    ),
 }
+INTERPRETER = {"python": "python3", "node": "node", "php": "php", "ruby": "ruby", "deno": "deno"}
 
 
 def free_port() -> int:
@@ -155,7 +173,7 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     args = parser.parse_args()
-    languages = ["python"] + (["node"] if shutil.which("node") else [])
+    languages = [lang for lang in HELLO if shutil.which(INTERPRETER[lang])]
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = subprocess.Popen(
@@ -199,10 +217,12 @@ def main() -> int:
             print(
                 f"worker RSS:   {', '.join(f'{rss_mb(p):.1f}' for p in workers)} MB ({len(workers)} processes)"
             )
+            python_p50 = results["python"]["p50_ms"]
             for lang, r in results.items():
                 print(
-                    f"{lang:6} cold start {r['cold_ms']:.1f} ms | warm sync p50 {r['p50_ms']:.2f} ms "
-                    f"p99 {r['p99_ms']:.2f} ms | {args.clients} clients: {r['rate']:.0f} executions/s"
+                    f"{lang:6} cold start {r['cold_ms']:6.1f} ms | warm sync p50 {r['p50_ms']:.2f} ms "
+                    f"({r['p50_ms'] / python_p50:.2f}x Python) p99 {r['p99_ms']:.2f} ms | "
+                    f"{args.clients} clients: {r['rate']:.0f} executions/s"
                 )
             print(json.dumps({"results": results}, indent=None))
         finally:

@@ -35,8 +35,15 @@ RUNTIME_BY_SUFFIX = {
     ".js": "node-18.0",
     ".mjs": "node-18.0",
     ".cjs": "node-18.0",
+    ".php": "php-8.1",
+    ".rb": "ruby-3.1",
+    ".ts": "deno-1.24",
+    ".tsx": "deno-1.24",
 }
-"""The runtime `deploy` picks from the entrypoint when none is given."""
+"""The runtime `deploy` picks from the entrypoint when none is given: the newest 1.3 version of the
+language. A `.js` entrypoint is Node unless the folder has a `deno.json` / `deno.jsonc` (then
+Deno); `.ts` is always Deno (1.3's Node ran no TypeScript)."""
+_DENO_CONFIGS = ("deno.json", "deno.jsonc")
 _PENDING = ("waiting", "processing", "building", "")
 _NOT_RUNNING = "The emulator is not running: use `with AppwriteEmulator() as emu:`"
 
@@ -299,7 +306,7 @@ class AppwriteEmulator:
             self._create_function(
                 function_id,
                 name or function_id,
-                runtime or self._runtime_for(entrypoint),
+                runtime or self._runtime_for(entrypoint, Path(folder)),
                 execute=list(execute),
                 events=list(events),
                 schedule=schedule,
@@ -456,8 +463,11 @@ class AppwriteEmulator:
             return None  # being activated
         return latest
 
-    def _runtime_for(self, entrypoint: str) -> str:
-        runtime = RUNTIME_BY_SUFFIX.get(Path(entrypoint).suffix)
+    def _runtime_for(self, entrypoint: str, folder: Path) -> str:
+        suffix = Path(entrypoint).suffix
+        if suffix == ".js" and any((folder / name).is_file() for name in _DENO_CONFIGS):
+            suffix = ".ts"  # a Deno project
+        runtime = RUNTIME_BY_SUFFIX.get(suffix)
         if runtime is None:
             raise ValueError(
                 f"Pass `runtime`: no default runtime for the entrypoint {entrypoint!r}"

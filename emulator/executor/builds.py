@@ -1,5 +1,7 @@
 """Builds: a deployment's archive extracted safely into `<builds_dir>/<build>/code`, then its
-dependencies installed (`npm install` / `pip install --target`) and cached by a hash of the manifest.
+dependencies installed and cached by a hash of the manifest: `pip install --target` (Python),
+`npm install` (Node), `composer install --no-dev` (PHP), `bundle install` (Ruby) and `deno cache`
+of the entrypoint (Deno).
 """
 
 from __future__ import annotations
@@ -19,18 +21,26 @@ from pathlib import Path
 
 from emulator.executor.archive import ArchiveError, extract
 from emulator.executor.discovery import LocalRuntime
+from emulator.executor.launch import deno_env, deno_flags, gemfile_env
 from emulator.executor.process import Children, read_pipe
 from emulator.executor.results import OUTPUT_LIMIT, BuildResult, truncate
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _NODE_LOCKS = ("package-lock.json", "npm-shrinkwrap.json")
+_DENO_MANIFESTS = ("deno.json", "deno.jsonc", "deno.lock", "import_map.json")
+_DENO_CACHED = ("deps", "npm", "remote", "registries")
+"""What of a DENO_DIR is cached: downloaded modules, written once. Its SQLite caches and the
+transpiled local files (`gen`) stay in each build."""
+_AUTOLOAD_STUB = """<?php
+// No composer.json in this function: nothing to autoload. Appwrite 1.3 always had this file.
+"""
 
 
 @dataclass(frozen=True)
 class BuildPaths:
     root: Path
-    code: Path  # the extracted archive (plus node_modules for Node)
-    deps: Path  # Python packages installed with `pip --target`
+    code: Path  # the extracted archive (plus node_modules for Node, vendor for PHP)
+    deps: Path  # Python's `pip --target`, Ruby's BUNDLE_PATH, Deno's DENO_DIR
 
 
 def build_paths(builds_dir: Path, build_id: str) -> BuildPaths:
@@ -141,10 +151,19 @@ class Builder:
     async def _install(
         self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
     ) -> tuple[str, str]:
-        if runtime.language == "node" and (paths.code / "package.json").is_file():
+        code = paths.code
+        if runtime.language == "node" and (code / "package.json").is_file():
             return await self._install_node(runtime, paths, env)
-        if runtime.language == "python" and (paths.code / "requirements.txt").is_file():
+        if runtime.language == "python" and (code / "requirements.txt").is_file():
             return await self._install_python(runtime, paths, env)
+        if runtime.language == "php":
+            if (code / "composer.json").is_file():
+                return await self._install_php(runtime, paths, env)
+            await asyncio.to_thread(_autoload_stub, code)
+        if runtime.language == "ruby" and (code / "Gemfile").is_file():
+            return await self._install_ruby(runtime, paths, env)
+        if runtime.language == "deno":
+            return await self._install_deno(runtime, paths, env)
         return "", ""
 
     async def _install_python(
@@ -204,14 +223,128 @@ class Builder:
             raise InstallError(_failure("npm install", code, err), out)
         return out, err
 
+    async def _install_php(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        composer = shutil.which("composer", path=env["PATH"])
+        if composer is None:
+            raise InstallError(
+                "Composer was not found on PATH: it installs the dependencies of composer.json.\n",
+                "",
+            )
+        env = {**env, "COMPOSER_ALLOW_SUPERUSER": "1", "COMPOSER_NO_INTERACTION": "1"}
+        # 1.3's flags, with `install` (it honours a shipped composer.lock) instead of `update`.
+        argv = [composer, "install", "--no-dev", "--no-interaction", "--no-progress", "--no-ansi"]
+        argv += ["--no-scripts", "--ignore-platform-reqs"]
+        command = "composer install --no-dev"
+        code = paths.code
+        if (code / "vendor").exists():  # shipped with the code: install over it, no cache
+            return await self._installer(argv, code, env, command)
+        shipped_lock = (code / "composer.lock").is_file()
+        version = await self._version(runtime, env)
+        parts = [
+            (code / name).read_bytes()
+            for name in ("composer.json", "composer.lock")
+            if (code / name).is_file()
+        ]
+        key = _digest(b"php", version.encode(), *parts)
+        entry = self.cache_dir / "php" / key
+        async with self._lock(key):
+            if entry.is_dir():
+                await asyncio.to_thread(_restore, entry, code, "vendor", "composer.lock")
+                return f"Reusing cached dependencies (composer.json, {key[:12]}).\n", ""
+            out, err = await self._installer(argv, code, env, command)
+            staging = _staging(entry)
+            lock = "composer.lock" if not shipped_lock else None
+            await asyncio.to_thread(_save, code, staging, "vendor", lock)
+            await asyncio.to_thread(_publish, staging, entry)
+            return out, err
+
+    async def _install_ruby(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        bundle = shutil.which("bundle", path=env["PATH"])
+        if bundle is None:
+            raise InstallError(
+                "Bundler (`bundle`) was not found on PATH: it installs the gems of the Gemfile.\n",
+                "",
+            )
+        code = paths.code
+        env = {**env, **gemfile_env(code, paths.deps)}
+        env.update({"BUNDLE_SILENCE_ROOT_WARNING": "1", "BUNDLE_DISABLE_VERSION_CHECK": "1"})
+        argv = [bundle, "install", "--no-color"]
+        shipped_lock = (code / "Gemfile.lock").is_file()
+        version = await self._version(runtime, env)
+        parts = [
+            (code / name).read_bytes()
+            for name in ("Gemfile", "Gemfile.lock")
+            if (code / name).is_file()
+        ]
+        key = _digest(b"ruby", version.encode(), *parts)
+        entry = self.cache_dir / "ruby" / key
+        async with self._lock(key):
+            if entry.is_dir():
+                await asyncio.to_thread(_restore, entry, code, None, "Gemfile.lock")
+                if (entry / "bundle").is_dir():
+                    await asyncio.to_thread(_link_tree, entry / "bundle", paths.deps)
+                return f"Reusing cached dependencies (Gemfile, {key[:12]}).\n", ""
+            paths.deps.mkdir(parents=True, exist_ok=True)
+            out, err = await self._installer(argv, code, env, "bundle install")
+            staging = _staging(entry)
+            await asyncio.to_thread(
+                _save, code, staging, None, "Gemfile.lock" if not shipped_lock else None
+            )
+            await asyncio.to_thread(_link_tree, paths.deps, staging / "bundle")
+            await asyncio.to_thread(_publish, staging, entry)
+            return out, err
+
+    async def _install_deno(
+        self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
+    ) -> tuple[str, str]:
+        """`deno cache` of the entrypoint into the build's DENO_DIR: executions run with
+        `--cached-only` and never fetch. Downloaded modules are cached by the function's
+        `deno.json`/import map; the cache grows with what later builds download."""
+        code = paths.code
+        entrypoint = env.get("INTERNAL_RUNTIME_ENTRYPOINT", "")
+        env = {**env, **deno_env(paths.deps), "RUST_BACKTRACE": "0"}
+        version = await self._version(runtime, env)
+        parts = [
+            name.encode() + b"\0" + (code / name).read_bytes()
+            for name in _DENO_MANIFESTS
+            if (code / name).is_file()
+        ]
+        key = _digest(b"deno", version.encode(), *parts)
+        entry = self.cache_dir / "deno" / key
+        reused = False
+        async with self._lock(key):
+            if entry.is_dir():
+                await asyncio.to_thread(_link_tree, entry, paths.deps)
+                reused = True
+            if not (code / entrypoint).is_file():
+                return "", ""  # each execution then fails with the adapter's message
+            argv = [runtime.interpreter, "cache", *deno_flags(code), "--", entrypoint]
+            out, err = await self._installer(argv, code, env, f"deno cache {entrypoint}")
+            staging = _staging(entry)
+            await asyncio.to_thread(_save_deno, paths.deps, entry, staging)
+        if reused and not err.strip():
+            return f"Reusing cached dependencies (Deno modules, {key[:12]}).\n", ""
+        return out, err
+
+    async def _installer(
+        self, argv: list[str], cwd: Path, env: dict[str, str], command: str
+    ) -> tuple[str, str]:
+        """Run an installer; a failure is an InstallError carrying its output."""
+        code, out, err = await self._run(argv, cwd, env)
+        if code != 0:
+            raise InstallError(_failure(command, code, err if err.strip() else out), out)
+        return out, err
+
     async def _version(self, runtime: LocalRuntime, env: dict[str, str]) -> str:
         cached = self._versions.get(runtime.interpreter)
         if cached is None:
-            probe = (
-                ["--version"]
-                if runtime.language == "node"
-                else ["-c", "import sys;print(sys.version)"]
-            )
+            probe = ["-c", "import sys;print(sys.version)"]
+            if runtime.language != "python":
+                probe = ["-n", "--version"] if runtime.language == "php" else ["--version"]
             code, out, err = await self._run([runtime.interpreter, *probe], ".", env)
             if code != 0:
                 raise InstallError(f"{runtime.interpreter} does not run: {err.strip()}", "")
@@ -316,3 +449,52 @@ def _restore_node(entry: Path, code: Path, with_lock: bool) -> None:
     if with_lock and (entry / "package-lock.json").is_file():
         with contextlib.suppress(FileExistsError):
             shutil.copy2(entry / "package-lock.json", code / "package-lock.json")
+
+
+def _autoload_stub(code: Path) -> None:
+    """`vendor/autoload.php` for a PHP function without composer.json, as 1.3's fallback gave."""
+    autoload = code / "vendor" / "autoload.php"
+    if not autoload.exists():
+        autoload.parent.mkdir(parents=True, exist_ok=True)
+        autoload.write_text(_AUTOLOAD_STUB, encoding="utf-8")
+
+
+def _save(code: Path, staging: Path, folder: str | None, lock: str | None) -> None:
+    """A cache entry: the installed `folder` of the code (hard links) and a generated lock file."""
+    staging.mkdir(parents=True)
+    if folder is not None and (code / folder).is_dir():
+        _link_tree(code / folder, staging / folder)
+    if lock is not None and (code / lock).is_file():
+        shutil.copy2(code / lock, staging / lock)
+
+
+def _restore(entry: Path, code: Path, folder: str | None, lock: str) -> None:
+    if folder is not None and (entry / folder).is_dir():
+        _link_tree(entry / folder, code / folder)
+    if (entry / lock).is_file() and not (code / lock).exists():
+        shutil.copy2(entry / lock, code / lock)
+
+
+def _save_deno(deno_dir: Path, entry: Path, staging: Path) -> None:
+    """Add what this build downloaded to the cache entry (files are never changed once there)."""
+    if not entry.is_dir():
+        staging.mkdir(parents=True)
+        for name in _DENO_CACHED:
+            if (deno_dir / name).is_dir():
+                _link_tree(deno_dir / name, staging / name)
+        _publish(staging, entry)
+        return
+    for name in _DENO_CACHED:
+        if (deno_dir / name).is_dir():
+            shutil.copytree(
+                deno_dir / name,
+                entry / name,
+                symlinks=True,
+                copy_function=_link_if_new,
+                dirs_exist_ok=True,
+            )
+
+
+def _link_if_new(source: str, target: str) -> None:
+    if not os.path.lexists(target):
+        _link_or_copy(source, target)

@@ -26,7 +26,13 @@ def adapters_dir() -> Path:
 
 ADAPTERS_DIR = adapters_dir()
 
-ADAPTER_FILES = {"python": "python/worker.py", "node": "node/worker.js"}
+ADAPTER_FILES = {
+    "python": "python/worker.py",
+    "node": "node/worker.js",
+    "php": "php/worker.php",
+    "ruby": "ruby/worker.rb",
+    "deno": "deno/worker.js",
+}
 """The worker program of each language, relative to `ADAPTERS_DIR`."""
 
 
@@ -78,38 +84,77 @@ def _python_for(version: str) -> str | None:
     return _which(f"python{version}") or _which("python3") or own
 
 
-def _language_interpreters() -> dict[str, str | None]:
-    return {"node": _which("node") or shutil.which("node")}
+def _versioned(command: str, version: str) -> str | None:
+    """`php8.1` / `ruby3.0` (Debian's names) when that exact version is installed, else `php`."""
+    return _which(f"{command}{version}") or _which(command)
 
 
-def _node_works(node: str) -> bool:
-    try:
-        subprocess.run([node, "--version"], capture_output=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return True
+def _candidates(runtime_ids: list[str]) -> dict[str, str | None]:
+    """The interpreter each non-Python runtime would use, before checking that it runs."""
+    found: dict[str, str | None] = {}
+    for runtime_id in runtime_ids:
+        language = language_of(runtime_id)
+        version = runtime_id.split("-", 1)[1]
+        if language == "node":
+            found[runtime_id] = _which("node") or shutil.which("node")
+        elif language in ("php", "ruby"):
+            found[runtime_id] = _versioned(language, version)
+        elif language == "deno":
+            found[runtime_id] = _which("deno")
+    return found
+
+
+def _working(interpreters: set[str]) -> set[str]:
+    """The interpreters that answer `--version` (all started at once: discovery stays quick)."""
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    for interpreter in interpreters:
+        # php without its ini files: loading every extension would triple the time.
+        quick = ["-n"] if Path(interpreter).name.startswith("php") else []
+        try:
+            started[interpreter] = subprocess.Popen(
+                [interpreter, *quick, "--version"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            continue
+    working = set()
+    for interpreter, child in started.items():
+        try:
+            if child.wait(timeout=10) == 0:
+                working.add(interpreter)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return working
 
 
 def discover(allow_list: tuple[str, ...] = ()) -> dict[str, LocalRuntime]:
-    """The runtimes this machine can run, by ID, in catalogue order, narrowed by `allow_list`."""
+    """The runtimes this machine can run, by ID, in catalogue order, narrowed by `allow_list`.
+
+    Python maps to that exact Python when installed, else `python3`; PHP and Ruby to `php8.1` /
+    `ruby3.0` style binaries when installed, else `php` / `ruby`; Node to `node`, Deno to `deno`.
+    Every interpreter but Python's is checked to run.
+    """
     arch = host_arch()
-    others = _language_interpreters()
-    node = others.get("node")
-    node_ok = bool(node) and _node_works(str(node))
-    found: dict[str, LocalRuntime] = {}
+    wanted = []
     for runtime in CATALOGUE:
         if arch not in runtime.supports or (allow_list and runtime.id not in allow_list):
             continue
         language = language_of(runtime.id)
-        if language not in ADAPTER_FILES or not adapter_path(language).is_file():
-            continue
-        interpreter: str | None
+        if language in ADAPTER_FILES and adapter_path(language).is_file():
+            wanted.append(runtime)
+    others = _candidates([r.id for r in wanted if language_of(r.id) != "python"])
+    working = _working({path for path in others.values() if path})
+    found: dict[str, LocalRuntime] = {}
+    for runtime in wanted:
+        language = language_of(runtime.id)
         if language == "python":
             interpreter = _python_for(runtime.version)
-        elif language == "node":
-            interpreter = node if node_ok else None
         else:
-            interpreter = others.get(language)
+            candidate = others.get(runtime.id)
+            interpreter = candidate if candidate in working else None
         if interpreter:
             found[runtime.id] = LocalRuntime(runtime, language, interpreter)
     return found

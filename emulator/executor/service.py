@@ -7,16 +7,17 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from emulator.config import DebugTarget, worker_environment
 from emulator.executor import process, sandbox
 from emulator.executor.builds import Builder, build_paths
 from emulator.executor.debug import DebugLaunch, DebugWorkers
-from emulator.executor.discovery import ADAPTER_FILES, LocalRuntime, adapter_path
+from emulator.executor.discovery import LocalRuntime, adapter_path
+from emulator.executor.launch import worker_command
 from emulator.executor.pool import Pool
-from emulator.executor.protocol import Execute, Result, worker_arguments
+from emulator.executor.protocol import Execute, Result
 from emulator.executor.results import TIMEOUT_MESSAGE, BuildResult, ExecutionResult, truncate
 from emulator.executor.workers import Worker, WorkerFailed, WorkerSpec
 
@@ -254,44 +255,37 @@ class Executor:
         paths = build_paths(self.builds_dir, build_id)
         if not paths.code.is_dir():
             raise WorkerFailed(f"The build {build_id} of this deployment is not on disk.")
-        if runtime.language not in ADAPTER_FILES:
-            raise WorkerFailed(f"The {runtime.id} runtime has no worker adapter in this emulator.")
-        code = str(paths.code)
-        deps = str(paths.deps) if paths.deps.is_dir() else None
-        adapter = str(adapter_path(runtime.language))
-        argv = list(
-            sandbox.worker_prefix(
-                sandbox.probe(),
-                interpreter=runtime.interpreter,
-                adapter=adapter,
-                build=[code, *([deps] if deps else [])],
-                read=debug.read if debug else (),
-                bind_ports=[debug.port] if debug else (),
-            )
-        )
-        if debug is not None:  # the worker runs from the function's stable path
-            code = debug.code_dir
-        if runtime.language == "python":
-            argv += [runtime.interpreter, "-s", adapter]
-            argv += worker_arguments(
-                code_dir=code,
+        # A debug worker runs from the function's stable path (a link to this build's code).
+        code_dir = Path(debug.code_dir) if debug is not None else paths.code
+        try:
+            command = worker_command(
+                runtime.language,
+                runtime.interpreter,
+                code_dir=code_dir,
+                deps_dir=paths.deps,
                 entrypoint=entrypoint,
-                deps_dir=deps,
-                debug_port=debug.port if debug else None,
-                debugger_path=debug.debugger_path if debug else None,
+                memory_mb=self.memory_mb,
+                debug=debug,
             )
-        elif runtime.language == "node":
-            # V8 stops at its own heap limit (a clear "heap out of memory") before the OS cap.
-            heap = max(32, self.memory_mb * 3 // 4)
-            argv += [runtime.interpreter, f"--max-old-space-size={heap}"]
-            argv += [*(debug.node_flags() if debug else ()), adapter]
-            argv += worker_arguments(code_dir=code, entrypoint=entrypoint)
+        except ValueError:
+            raise WorkerFailed(
+                f"The {runtime.id} runtime has no worker adapter in this emulator."
+            ) from None
+        build = [str(paths.code), *([str(paths.deps)] if paths.deps.is_dir() else [])]
+        prefix = sandbox.worker_prefix(
+            sandbox.probe(),
+            interpreter=runtime.interpreter,
+            adapter=str(adapter_path(runtime.language)),
+            build=build,
+            read=debug.read if debug else (),
+            bind_ports=[debug.port] if debug else (),
+        )
         return WorkerSpec(
             deployment_id=deployment_id,
-            argv=tuple(argv),
-            cwd=code,
-            base_env=self._builder.env_for(runtime),
-            memory_mb=self.memory_mb,
+            argv=(*prefix, *command.argv),
+            cwd=str(code_dir),
+            base_env={**self._builder.env_for(runtime), **command.env},
+            memory_mb=max(self.memory_mb, command.min_os_memory_mb),
         )
 
     def _debug_worker(self, spec: WorkerSpec, on_exit: Callable[[Worker], None]) -> Worker:

@@ -164,7 +164,15 @@ def _same_code(active: Deployment | None, entrypoint: str, archive: bytes) -> bo
         return False
 
 
-_MANIFESTS = {"node": "package.json", "python": "requirements.txt"}
+_MANIFESTS = {
+    "node": ("package.json",),
+    "python": ("requirements.txt",),
+    "php": ("composer.json",),
+    "ruby": ("Gemfile",),
+    "deno": ("deno.json", "deno.jsonc", "import_map.json"),
+}
+"""The files whose change reinstalls a function's dependencies (the build caches them by these
+and their lock files: package-lock.json, composer.lock, Gemfile.lock, deno.lock)."""
 _ERROR_LINES = 30
 
 
@@ -194,9 +202,8 @@ def _describe_result(
     deps = ""
     if build.stdout.startswith("Reusing cached dependencies"):
         deps = " (dependencies from cache)"
-    elif (
-        spec.path is not None
-        and (spec.path / _MANIFESTS.get(spec.runtime.split("-")[0], "")).is_file()
+    elif spec.path is not None and any(
+        (spec.path / name).is_file() for name in _MANIFESTS.get(spec.runtime.split("-")[0], ())
     ):
         deps = " (dependencies installed)"
     if not deployment.activate:

@@ -20,6 +20,7 @@ from tests.support import pack, wait_for
 SAMPLES = ROOT / "sample_functions"
 HAS_NODE = shutil.which("node") is not None and shutil.which("npm") is not None
 needs_node = pytest.mark.skipif(not HAS_NODE, reason="the Node samples need node and npm")
+HAS = {language: shutil.which(language) is not None for language in ("php", "ruby", "deno")}
 
 
 def copy_samples(target: Path) -> Path:
@@ -61,7 +62,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_the_samples_project_id_is_the_servers(samples: Server) -> None:
     assert json.loads((SAMPLES / "appwrite.json").read_text())["projectId"] == samples.project_id
     listed = sdk(samples).list()
-    expected = 7 if HAS_NODE else 4
+    expected = (7 if HAS_NODE else 4) + sum(HAS.values())
     assert listed["total"] == expected, samples.log()
 
 
@@ -78,6 +79,15 @@ def test_hello_node(samples: Server) -> None:
     execution = run(sdk(samples), "hello-node", '{"name": "Ada"}')
     assert (execution["status"], execution["statusCode"]) == ("completed", 200), execution
     assert json.loads(execution["response"]) == {"message": "Hello, Ada!", "runtime": "node"}
+
+
+@pytest.mark.parametrize("language", ["php", "ruby", "deno"])
+def test_hello_in_php_ruby_and_deno(samples: Server, language: str) -> None:
+    if not HAS[language]:
+        pytest.skip(f"{language} is not installed")
+    execution = run(sdk(samples), f"hello-{language}", '{"name": "Ada"}')
+    assert (execution["status"], execution["statusCode"]) == ("completed", 200), execution
+    assert json.loads(execution["response"]) == {"message": "Hello, Ada!", "runtime": language}
 
 
 def test_read_variables(samples: Server) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from emulator.app import create_app
+from emulator.catalog import CATALOGUE
 from emulator.config import Settings
-from emulator.executor.discovery import discover
+from emulator.executor.discovery import discover, host_arch
 from tests.http.conftest import KEY_HEADERS
 
 
@@ -24,7 +25,15 @@ def test_lists_local_runtimes_with_the_13_fields(client: TestClient) -> None:
     assert {"python-3.8", "python-3.9", "python-3.10"} <= set(ids)
     if shutil.which("node"):
         assert {"node-14.5", "node-16.0", "node-18.0"} <= set(ids)
-    assert not any(i.startswith(("php", "ruby", "dart")) for i in ids)  # no adapter for these
+    expected = {"php": ["php-8.0", "php-8.1"], "ruby": ["ruby-3.0", "ruby-3.1"]}
+    if host_arch() == "x86":  # 1.3 offered Deno on x86 only
+        expected["deno"] = ["deno-1.21", "deno-1.24"]
+    for language, runtimes in expected.items():
+        listed = [i for i in ids if i.startswith(language)]
+        assert listed == (runtimes if shutil.which(language) else []), language
+    assert not any(i.startswith(("dart", "dotnet", "java")) for i in ids)  # no adapter for these
+    catalogue = [r.id for r in CATALOGUE]
+    assert ids == sorted(ids, key=catalogue.index)  # 1.3's order
     python = next(r for r in body["runtimes"] if r["$id"] == "python-3.9")
     assert python == {
         "$id": "python-3.9",

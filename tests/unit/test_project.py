@@ -33,7 +33,9 @@ def entry(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_bundled_samples_are_a_valid_project() -> None:
-    project = read_project(ROOT / "sample_functions", RUNTIMES)
+    project = read_project(
+        ROOT / "sample_functions", [*RUNTIMES, "php-8.0", "ruby-3.0", "deno-1.21"]
+    )
     assert project.problems == ()
     assert project.project_id == "emulator"
     ids = [f.id for f in project.functions]
@@ -45,6 +47,9 @@ def test_the_bundled_samples_are_a_valid_project() -> None:
         "heartbeat",
         "on-deployment",
         "always-fails",
+        "hello-php",
+        "hello-ruby",
+        "hello-deno",
     ]
     for fn in project.functions:
         assert fn.deployable and fn.path is not None and fn.entrypoint is not None

@@ -15,6 +15,7 @@ import queue
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from emulator.catalog import CATALOGUE
+from emulator.executor.launch import DENO_MIN_OS_MEMORY_MB, worker_command
 from emulator.executor.protocol import Execute, worker_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,6 +251,23 @@ class Language:
     """The stderr of `res.send('x', 'abc')` (`status` fixture)."""
     stdin_closers: tuple[str, ...]
     """The `protocol_tampering` fixture's actions that stop or close the function's stdin."""
+    syntax_error_text: str = "SyntaxError"
+    """What the load error of the `syntax_error` fixture names."""
+    captures_stderr: bool = True
+    """The function's stderr is captured (PHP: only the error of a failed execution, as in 1.3)."""
+    status_argument: bool = True
+    """`res.send`/`res.json` take a status (Ruby: no, the status is always 200, as in 1.3)."""
+    private_stdin: bool = True
+    """fd 0 of user code is /dev/null (Deno cannot replace it: its `Deno.stdin` reads as empty)."""
+    can_spawn: bool = True
+    """User code can start processes (Deno: no --allow-run, as in 1.3)."""
+    memory_error: str | None = None
+    """What a memory hog's failed execution says, when the function sees the error itself (else
+    the emulator's "it may have run out of memory" note)."""
+    build_checks_syntax: bool = False
+    """The build parses the code and fails on a syntax error (Deno's `deno cache`, as in 1.3)."""
+    memory_note_mb: int | None = None
+    """The limit that note names when the worker needs a larger OS cap than asked (Deno)."""
 
     def executable(self) -> str | None:
         return sys.executable if self.program is None else shutil.which(self.program)
@@ -281,6 +300,7 @@ LANGUAGES: dict[str, Language] = {
         Language(
             name="python",
             program=None,
+            memory_error="MemoryError",
             worker="worker.py",
             entrypoint="main.py",
             runtime_id="python-3.9",
@@ -304,8 +324,58 @@ LANGUAGES: dict[str, Language] = {
             invalid_status_error="RangeError: Invalid status code: abc",
             stdin_closers=("pause", "destroy"),
         ),
+        Language(
+            name="php",
+            program="php",
+            worker="worker.php",
+            entrypoint="index.php",
+            runtime_id="php-8.1",
+            print_adds_newline=True,
+            sorted_keys=False,
+            syntax_error_at="syntax_error/index.php",
+            no_function_error="index.php does not return a function",
+            invalid_status_error="Invalid status code: 'abc'",
+            stdin_closers=(),  # fclose(STDIN) closes fd 0 itself (the worker reads a copy)
+            syntax_error_text="ParseError",
+            captures_stderr=False,
+        ),
+        Language(
+            name="ruby",
+            program="ruby",
+            worker="worker.rb",
+            entrypoint="index.rb",
+            runtime_id="ruby-3.1",
+            print_adds_newline=True,
+            sorted_keys=False,
+            syntax_error_at="syntax_error/index.rb:2",
+            no_function_error="index.rb does not define a main method",
+            invalid_status_error="ArgumentError",
+            stdin_closers=(),
+            status_argument=False,
+            memory_error="NoMemoryError",
+        ),
+        Language(
+            name="deno",
+            program="deno",
+            worker="worker.js",
+            entrypoint="mod.ts",
+            runtime_id="deno-1.24",
+            print_adds_newline=False,
+            sorted_keys=False,
+            syntax_error_at="syntax_error/mod.ts:2",
+            no_function_error="mod.ts has no default export that is a function",
+            invalid_status_error="RangeError: Invalid status code: abc",
+            stdin_closers=(),
+            syntax_error_text="source code could not be parsed",
+            private_stdin=False,
+            can_spawn=False,
+            build_checks_syntax=True,
+            memory_note_mb=DENO_MIN_OS_MEMORY_MB,
+        ),
     )
 }
+LAUNCHED = ("php", "ruby", "deno")
+"""Languages started with `launch.worker_command` (interpreter settings, Deno's launcher)."""
 
 
 def language_params(*names: str) -> list[Any]:
@@ -340,6 +410,19 @@ def start_worker(
     program = interpreter or language.executable()
     assert program is not None, f"{language.name} is not installed"
     code_dir = language.fixture(fixture)
+    if language.name in LAUNCHED:  # started with the emulator's own command line
+        command = worker_command(
+            language.name,
+            program,
+            code_dir=code_dir,
+            deps_dir=deps_dir or Path(tempfile.mkdtemp(prefix=f"{language.name}-deps-")),
+            entrypoint=entrypoint or language.entrypoint,
+            memory_mb=kwargs.pop("memory_mb", 512),
+        )
+        if language.name == "deno":  # its launcher moves fd 3 itself: the pipe must be on fd 3
+            kwargs["literal_fd3"] = True
+        env = {**(kwargs.pop("env", None) or base_env()), **command.env}
+        return WorkerClient(command.argv, code_dir, env=env, **kwargs)
     argv = [program, *interpreter_args, str(language.worker_path)]
     argv += worker_arguments(
         code_dir=str(code_dir),
