@@ -11,10 +11,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from emulator.executor.debug import DebugLaunch
 from emulator.executor.discovery import adapter_path
 from emulator.executor.protocol import worker_arguments
+
+if TYPE_CHECKING:  # debug.py imports builds.py, which imports this module
+    from emulator.executor.debug import DebugLaunch
 
 PHP_ERROR_REPORTING = 24575
 """E_ALL without E_DEPRECATED: what PHP 8.0/8.1 reported for 1.3's code, without what a newer local
