@@ -32,7 +32,7 @@ from emulator.testing import AppwriteEmulator
 from tests.e2e.conftest import ROOT, Server, free_port, start_server
 from tests.e2e.debug_clients import Debugpy, NodeInspector, Pause
 from tests.support import wait_for
-from tests.unit.worker_client import WorkerClient
+from tests.unit.executor.worker_client import WorkerClient
 
 TIMEOUT = 1  # the functions' timeout, in seconds
 PAUSED = TIMEOUT + 1.0  # how long the tests keep an execution paused

@@ -112,7 +112,7 @@ def test_deep_nesting_in_a_json_body(
     assert_appwrite_error(response, status, error_type)
 
 
-# A thousand filter queries on every list (tests/unit/test_listing.py: a hundred values each).
+# A thousand filter queries on every list (tests/unit/store/test_listing.py: a hundred values each).
 
 
 @pytest.mark.parametrize("listing", ["functions", "deployments", "executions"])

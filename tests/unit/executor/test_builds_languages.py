@@ -1,7 +1,7 @@
 """PHP, Ruby and Deno builds through `Executor`, with their dependency managers and offline: a
 Composer path repository, a gem from a local path, a Deno module from a local HTTP server; cached by
 manifest; a failed install fails the build with the installer's output. (Their warm workers are
-covered with the other languages' in test_executor_workers.py.)
+covered with the other languages' in test_workers.py.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each test runs once per language of `worker_client.LANGUAGES` (skipped where its
 installed): it starts the real worker against the language's fixture function of the same name in
 tests/fixtures/functions/<language>/ and checks what a user would notice: the response, the status,
 the logs, state kept between executions. What one language does its own way is tested in
-test_runtime_<language>.py.
+test_adapter_<language>.py.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ from typing import Any
 import pytest
 
 from emulator.executor.protocol import LoadError, Ready, ReplyReader, Result, ResultMessage
-
-try:
-    from worker_client import Language, language_params, peak_rss_mb, start_worker
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import Language, language_params, peak_rss_mb, start_worker
+from tests.unit.executor.worker_client import Language, language_params, peak_rss_mb, start_worker
 
 
 @pytest.fixture(params=language_params())

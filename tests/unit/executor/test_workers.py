@@ -26,13 +26,8 @@ from emulator.executor import TIMEOUT_MESSAGE, ExecutionResult, Executor
 from emulator.executor.discovery import LocalRuntime
 from emulator.executor.protocol import MAX_REPLY_LINE
 from emulator.executor.results import BuildResult, truncate
-
-try:
-    from worker_client import LANGUAGES as BY_NAME
-    from worker_client import ROOT, Language, language_params
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import LANGUAGES as BY_NAME
-    from tests.unit.worker_client import ROOT, Language, language_params
+from tests.unit.executor.worker_client import LANGUAGES as BY_NAME
+from tests.unit.executor.worker_client import ROOT, Language, language_params
 
 pytestmark = pytest.mark.anyio
 

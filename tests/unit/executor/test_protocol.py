@@ -1,6 +1,6 @@
 """The worker protocol's wire format (`emulator.executor.protocol`), pinned byte for byte.
 
-Every adapter in runtimes/ reads these requests and writes these replies; test_runtime_adapters.py
+Every adapter in runtimes/ reads these requests and writes these replies; test_adapters.py
 checks that each real adapter's replies decode as pinned here.
 """
 

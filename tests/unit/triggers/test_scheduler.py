@@ -17,7 +17,7 @@ from emulator.backend.functions import (
 from emulator.config import Settings
 from emulator.queries import EXECUTIONS_SCHEMA, parse_queries
 from emulator.triggers.scheduler import Scheduler
-from tests.unit.test_events_dispatch import add_function, run
+from tests.unit.triggers.test_dispatch import add_function, run
 
 NO_QUERY = parse_queries([], EXECUTIONS_SCHEMA)
 START = datetime(2024, 2, 28, 23, 58, 30, tzinfo=UTC)

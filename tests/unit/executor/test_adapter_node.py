@@ -1,6 +1,6 @@
 """What only the Node adapter (runtimes/node/worker.js) does, driven over the worker protocol.
 
-The behaviour every adapter shares is tested once per language in test_runtime_adapters.py. These
+The behaviour every adapter shares is tested once per language in test_adapters.py. These
 tests start the real worker against a user function and check what a user would notice.
 """
 
@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from worker_client import node_executable, node_worker
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import node_executable, node_worker
+from tests.unit.executor.worker_client import node_executable, node_worker
 
 pytestmark = pytest.mark.skipif(node_executable() is None, reason="node is not on PATH")
 
@@ -104,7 +101,7 @@ def test_synchronous_throw_gives_500() -> None:
 
 
 def test_undefined_is_turned_into_an_empty_response() -> None:
-    # The values every language shares are in test_runtime_adapters.py; this one is Node's own.
+    # The values every language shares are in test_adapters.py; this one is Node's own.
     with node_worker("response_values") as worker:
         worker.hello()
         assert worker.execute("undefined")["response"] == ""

@@ -10,7 +10,7 @@ import pytest
 
 from emulator.project.config import read_project
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RUNTIMES = ["python-3.9", "node-18.0"]
 
 

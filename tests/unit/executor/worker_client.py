@@ -30,7 +30,7 @@ from emulator.catalog import CATALOGUE
 from emulator.executor.launch import DENO_MIN_OS_MEMORY_MB, worker_command
 from emulator.executor.protocol import Execute, worker_arguments
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "functions"
 
 _EOF = object()
@@ -224,7 +224,7 @@ class WorkerClient:
 class Language:
     """What the tests need to know about one language adapter.
 
-    Adding a language to the shared suites (tests/unit/test_runtime_adapters.py and the executor's
+    Adding a language to the shared suites (tests/unit/executor/test_adapters.py and the executor's
     tests) takes a row in `LANGUAGES`, its adapter in runtimes/<name>/, and a fixture folder per
     shared behaviour in tests/fixtures/functions/<name>/ (the same folder names as the others).
     """

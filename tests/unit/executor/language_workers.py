@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-try:
-    from worker_client import LANGUAGES as BY_NAME
-    from worker_client import WorkerClient, start_worker
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import LANGUAGES as BY_NAME
-    from tests.unit.worker_client import WorkerClient, start_worker
+from tests.unit.executor.worker_client import LANGUAGES as BY_NAME
+from tests.unit.executor.worker_client import WorkerClient, start_worker
 
 LANGUAGES = ("php", "ruby", "deno")
 INTERPRETERS = {name: BY_NAME[name].executable() for name in LANGUAGES}

@@ -1,6 +1,6 @@
 """What only the PHP, Ruby and Deno adapters do (their 1.3 oddities), driven over the worker
 protocol with the command line the emulator uses. What every adapter does alike is in
-test_runtime_adapters.py.
+test_adapters.py.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from language_workers import INTERPRETERS, LANGUAGES, language_worker
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.language_workers import INTERPRETERS, LANGUAGES, language_worker
+from tests.unit.executor.language_workers import INTERPRETERS, LANGUAGES, language_worker
 
 ALL = [
     pytest.param(

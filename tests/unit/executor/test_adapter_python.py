@@ -1,6 +1,6 @@
 """What only the Python adapter (runtimes/python/worker.py) does, driven over the worker protocol.
 
-The behaviour every adapter shares is tested once per language in test_runtime_adapters.py. These
+The behaviour every adapter shares is tested once per language in test_adapters.py. These
 tests start the real worker against a user function and check what a user would notice.
 """
 
@@ -15,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from worker_client import python_worker
-except ImportError:  # tests/unit imported as a package
-    from tests.unit.worker_client import python_worker
+from tests.unit.executor.worker_client import python_worker
 
 
 def _interpreters() -> list[str]:
@@ -136,7 +133,7 @@ def test_returning_without_res_gives_200_and_empty_response() -> None:
 
 
 def test_floats_and_dates_are_turned_into_text_as_flask_did() -> None:
-    # The values every language shares are in test_runtime_adapters.py; these are Python's own.
+    # The values every language shares are in test_adapters.py; these are Python's own.
     expected = {"float": "1.5", "date": "Wed, 21 Oct 2015 07:28:00 GMT"}
     with python_worker("response_values") as worker:
         worker.hello()
