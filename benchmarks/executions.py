@@ -1,32 +1,27 @@
-"""Execution speed of the real server: cold start, warm sync latency, throughput, memory.
+"""Execution speed of the real server next to a bare function server, measured in the same run.
 
-Starts `python -m emulator serve` on a free port with a throw-away data dir, deploys a hello-world
-function in every language with a local interpreter (Python, Node, PHP, Ruby, Deno), and prints
-figures, with each language's warm p50 against Python's of the same run.
-Run: `.venv/bin/python benchmarks/executions.py`.
+Starts `python -m emulator serve` (throw-away data dir) and deploys a hello function per language;
+starts Google's `functions-framework --asgi` (the `test` extra installs it) serving the same hello
+function. Each is measured with the same clients and load: warm sync latency over sequential calls
+on one keep-alive `httpx` connection, throughput with 16 keep-alive connections, and 10,000 requests
+over 50 connections (latency percentiles, errors). Prints absolute figures and the ratios the
+README's Performance section reports. Run: `.venv/bin/python benchmarks/executions.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
 import json
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = "bench-key"
-PROJECT = "bench"
+# language -> (runtime, entrypoint, source): each a hello function answering {"hello": payload}.
 HELLO = {
     "python": (
         "python-3.9",
@@ -38,196 +33,153 @@ HELLO = {
         "index.js",
         "module.exports = async (req, res) => { res.json({ hello: req.payload }); };\n",
     ),
-    "php": (
-        "php-8.1",
-        "index.php",
-        "<?php\nreturn function ($req, $res) { $res->json(['hello' => $req['payload']]); };\n",
-    ),
-    "ruby": (
-        "ruby-3.1",
-        "index.rb",
-        "def main(req, res)\n  res.json({ 'hello' => req.payload })\nend\n",
-    ),
-    "deno": (
-        "deno-1.24",
-        "mod.ts",
-        "export default (req: any, res: any) => res.json({ hello: req.payload });\n",
-    ),
 }
-INTERPRETER = {"python": "python3", "node": "node", "php": "php", "ruby": "ruby", "deno": "deno"}
+INTERPRETERS = {"python": "python3", "node": "node"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def available_languages() -> list[str]:
+    return [lang for lang in HELLO if shutil.which(INTERPRETERS.get(lang, lang))]
 
 
-def archive(entrypoint: str, source: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = source.encode()
-        info = tarfile.TarInfo(entrypoint)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+def measure(
+    name: str,
+    port: int,
+    http: httpx.Client,
+    path: str,
+    request: bytes,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Sequential latency, then throughput at `--clients`, then the `--load` run."""
+    body = {"data": "warm"}
+    for _ in range(20):  # warm the connection and whatever caches the server has
+        http.post(path, json=body)
+    warm = harness.sequential(http, path, body, args.calls)
+    rate = harness.load(port, request, args.clients, args.calls * 3)
+    figures = {
+        "p50_ms": warm.p50,
+        "p99_ms": warm.pct(0.99),
+        "rate": rate.rate,
+        "errors": warm.errors + rate.errors,
+    }
+    if args.load:
+        heavy = harness.load(port, request, args.load_clients, args.load)
+        figures.update(
+            load_p50_ms=heavy.p50,
+            load_p99_ms=heavy.pct(0.99),
+            load_max_ms=max(heavy.latencies, default=float("nan")),
+            load_rate=heavy.rate,
+            load_errors=heavy.errors,
+        )
+        if heavy.first_error:
+            print(f"{name}: first error under load: {heavy.first_error[:300]}", file=sys.stderr)
+    return figures
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                found.append(int(child))
-                found += descendants(int(child))
-    except OSError:
-        pass
-    return found
-
-
-async def throughput(port: int, path: str, body: bytes, clients: int, total: int) -> float:
-    """Requests per second with `clients` keep-alive connections (a minimal HTTP/1.1 client)."""
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"X-Appwrite-Project: {PROJECT}\r\nX-Appwrite-Key: {KEY}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    remaining = total
-
-    async def client() -> None:
-        nonlocal remaining
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while remaining > 0:
-            remaining -= 1
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-            payload = await reader.readexactly(length)
-            if not head.startswith(b"HTTP/1.1 201"):
-                raise RuntimeError(payload.decode())
-        writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return total / (time.perf_counter() - started)
-
-
-def bench(
-    language: str, http: httpx.Client, port: int, calls: int, clients: int
+def bench_language(
+    server: harness.Emulator, language: str, args: argparse.Namespace
 ) -> dict[str, float]:
     runtime, entrypoint, source = HELLO[language]
     fn_id = f"hello-{language}"
-    http.post(
-        "/functions", json={"functionId": fn_id, "name": fn_id, "runtime": runtime}
-    ).raise_for_status()
-    upload = http.post(
-        f"/functions/{fn_id}/deployments",
-        data={"entrypoint": entrypoint, "activate": "true"},
-        files={"code": ("code.tar.gz", archive(entrypoint, source), "application/gzip")},
-    )
-    upload.raise_for_status()
-    deadline = time.monotonic() + 120
-    while http.get(f"/functions/{fn_id}").json()["deployment"] != upload.json()["$id"]:
-        if time.monotonic() > deadline:
-            raise RuntimeError("build did not finish")
-        time.sleep(0.01)
+    server.deploy(fn_id, runtime, entrypoint, source)
     path = f"/functions/{fn_id}/executions"
     started = time.perf_counter()
-    first = http.post(path, json={"data": "cold"})
+    first = server.http.post(path, json={"data": "cold"})
     cold_ms = (time.perf_counter() - started) * 1000
-    assert first.json()["statusCode"] == 200, first.text
-    latencies = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        response = http.post(path, json={"data": "warm"})
-        latencies.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 201
-    latencies.sort()
-    rate = asyncio.run(throughput(port, f"/v1{path}", b'{"data":"x"}', clients, calls * 3))
-    return {
-        "cold_ms": cold_ms,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
-        "rate": rate,
-    }
+    if first.json().get("statusCode") != 200:
+        raise RuntimeError(f"{language}: the first execution failed: {first.text}")
+    request = harness.request_bytes(f"/v1{path}", b'{"data":"x"}', harness.EMULATOR_HEADERS)
+    figures = measure(language, server.port, server.http, path, request, args)
+    figures["cold_ms"] = cold_ms
+    return figures
+
+
+def reference_points(server: harness.Emulator, calls: int) -> dict[str, float]:
+    """What plain requests cost on the emulator with the same client (no execution)."""
+    out = {}
+    for name, path in (("health", "/health/version"), ("get_function", "/functions/hello-python")):
+        latencies = []
+        for _ in range(calls):
+            began = time.perf_counter()
+            server.http.get(path).raise_for_status()
+            latencies.append((time.perf_counter() - began) * 1000)
+        latencies.sort()
+        out[name] = latencies[len(latencies) // 2]
+    return out
+
+
+def bench_peer(folder: Path, args: argparse.Namespace) -> dict[str, float]:
+    with harness.functions_framework(folder) as port:
+        request = harness.request_bytes("/", b'{"data":"x"}')
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            return measure("functions-framework", port, http, "/", request, args)
+
+
+def report(
+    results: dict[str, dict[str, float]], peer: dict[str, float] | None, args: argparse.Namespace
+) -> None:
+    rows = dict(results)
+    if peer is not None:
+        rows["ff"] = peer
+    for name, r in rows.items():
+        cold = f"cold start {r['cold_ms']:6.1f} ms | " if "cold_ms" in r else " " * 23 + "| "
+        line = (
+            f"{name:6} {cold}warm p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms | "
+            f"{args.clients} clients {r['rate']:6.0f}/s"
+        )
+        if "load_p50_ms" in r:
+            line += (
+                f" | {args.load_clients} clients x {args.load}: p50 {r['load_p50_ms']:.0f} ms "
+                f"p99 {r['load_p99_ms']:.0f} ms max {r['load_max_ms']:.0f} ms "
+                f"{r['load_rate']:.0f}/s, {r['load_errors']:.0f} errors"
+            )
+        print(line)
+    if peer is None:
+        return
+    print("ratios to functions-framework (targets: p50 <= 1.5x, throughput >= 0.35x):")
+    for name, r in results.items():
+        line = (
+            f"  {name:6} p50 {r['p50_ms'] / peer['p50_ms']:.2f}x, "
+            f"{args.clients}-client throughput {r['rate'] / peer['rate']:.2f}x"
+        )
+        if "load_p99_ms" in r:
+            line += (
+                f", load p99 / own warm p50 {r['load_p99_ms'] / r['p50_ms']:.1f}x (target <= 10x)"
+            )
+        print(line)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--calls", type=int, default=1000, help="sequential warm calls (default 1000)"
-    )
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--calls", type=int, default=1000, help="sequential warm calls (1000)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument("--load", type=int, default=10000, help="requests of the load run (10000)")
+    parser.add_argument("--load-clients", type=int, default=50, help="its clients (50)")
+    parser.add_argument("--languages", default=",".join(available_languages()))
+    parser.add_argument("--no-peer", action="store_true", help="skip functions-framework")
     args = parser.parse_args()
-    languages = [lang for lang in HELLO if shutil.which(INTERPRETER[lang])]
+    languages = [lang for lang in args.languages.split(",") if lang]
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "emulator",
-                "serve",
-                tmp,
-                "--port",
-                str(port),
-                "--no-watch",
-                "--api-key",
-                KEY,
-                "--project-id",
-                PROJECT,
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
+        peer = None
+        if not args.no_peer:
+            if harness.peer_binary() is None:
+                print("functions-framework is not installed: no ratios", file=sys.stderr)
+            else:
+                peer = bench_peer(Path(tmp), args)
+        with harness.emulator(Path(tmp) / "data") as server:
+            before = harness.tree(server.pid)
+            results = {lang: bench_language(server, lang, args) for lang in languages}
+            refs = reference_points(server, 200) if "python" in results else {}
+            after = harness.tree(server.pid)
+    print(f"emulator at start:      {before.line()}")
+    print(f"emulator after the run: {after.line()}")
+    print(f"worker RSS: {', '.join(f'{mb:.1f}' for mb in after.worker_rss_mb)} MB")
+    if refs:
+        print(
+            f"same client, no execution: GET /health/version p50 {refs['health']:.2f} ms, "
+            f"GET /functions/{{id}} p50 {refs['get_function']:.2f} ms"
         )
-        try:
-            base = f"http://127.0.0.1:{port}/v1"
-            headers = {"X-Appwrite-Project": PROJECT, "X-Appwrite-Key": KEY}
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        http.get("/health/version").raise_for_status()
-                        break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.05)
-                results = {
-                    lang: bench(lang, http, port, args.calls, args.clients) for lang in languages
-                }
-            workers = descendants(server.pid)
-            print(f"emulator RSS: {rss_mb(server.pid):.1f} MB")
-            print(
-                f"worker RSS:   {', '.join(f'{rss_mb(p):.1f}' for p in workers)} MB ({len(workers)} processes)"
-            )
-            python_p50 = results["python"]["p50_ms"]
-            for lang, r in results.items():
-                print(
-                    f"{lang:6} cold start {r['cold_ms']:6.1f} ms | warm sync p50 {r['p50_ms']:.2f} ms "
-                    f"({r['p50_ms'] / python_p50:.2f}x Python) p99 {r['p99_ms']:.2f} ms | "
-                    f"{args.clients} clients: {r['rate']:.0f} executions/s"
-                )
-            print(json.dumps({"results": results}, indent=None))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    report(results, peer, args)
+    print(json.dumps({"results": results, "functions_framework": peer, "reference": refs}))
     return 0
 
 

@@ -5,11 +5,11 @@ console's live stream) see them."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from emulator.backend.tasks import TaskSet
 from emulator.config import Settings
@@ -64,6 +64,38 @@ class Emitted:
 Listener = Callable[[Emitted], None]
 Watcher = Callable[[Emitted], None]
 """Sees every emitted event and every `notify`; must return at once (queue, never await)."""
+T = TypeVar("T")
+
+
+class ReadCache:
+    """Records read on every execution that rarely change (a function with its variables, a
+    deployment with its build), kept between calls while the tables they were read from stay
+    unchanged.
+
+    Only this process writes the database, and `Database.version` counts every change of those
+    tables however it is made, so a hit is exactly what reading again would return. Values are
+    shared between callers, who must not modify them.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._entries: dict[Hashable, tuple[tuple[int, ...], object]] = {}
+
+    async def get(
+        self, key: Hashable, tables: tuple[str, ...], load: Callable[[], Awaitable[T]]
+    ) -> T:
+        """The value cached under `key` if none of `tables` changed since, else `load()`'s."""
+        version = self._db.version(*tables)  # before reading: a change meanwhile is a miss later
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version:
+            return cast(T, entry[1])
+        value = await load()
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (version, value)
+        return value
 
 
 @dataclass
@@ -82,8 +114,10 @@ class Context:
     variables: VariableStore = field(init=False)
     deployments: DeploymentStore = field(init=False)
     executions: ExecutionStore = field(init=False)
+    cache: ReadCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.cache = ReadCache(self.db)
         self.functions = FunctionStore(self.db)
         self.variables = VariableStore(self.db)
         self.deployments = DeploymentStore(self.db)

@@ -54,8 +54,13 @@ def _ids(execution: Execution) -> dict[str, str]:
 
 
 async def enabled_function(ctx: Context, function_id: str) -> Function:
-    """The function, for execution routes: a disabled one is not found (even for API keys)."""
-    fn = await get_function(ctx, function_id)
+    """The function with its variables, for execution routes: a disabled one is not found (even
+    for API keys). Cached between calls (`ReadCache`): the caller must not modify it."""
+    fn = await ctx.cache.get(
+        ("function", function_id),
+        ("functions", "variables"),
+        lambda: get_function(ctx, function_id),
+    )
     if not fn.enabled:
         raise FunctionNotFound()
     return fn
@@ -75,14 +80,20 @@ def check_execute_permission(fn: Function, roles: tuple[str, ...]) -> None:
 
 
 async def runnable_deployment(ctx: Context, fn: Function) -> Deployment:
-    """The active, built deployment of `fn`.
+    """The active, built deployment of `fn` (cached between calls: the caller must not modify it).
 
     Raises:
         FunctionRuntimeUnsupported, DeploymentNotFound, BuildNotFound, BuildNotReady: in 1.3's order.
     """
     if fn.runtime not in ctx.runtimes:
         raise FunctionRuntimeUnsupported(f'Runtime "{fn.runtime}" is not supported')
-    deployment = await ctx.deployments.get(fn.deployment) if fn.deployment else None
+    deployment = None
+    if fn.deployment:
+        deployment = await ctx.cache.get(
+            ("deployment", fn.deployment),
+            ("deployments", "builds"),
+            lambda: ctx.deployments.get(fn.deployment),
+        )
     if deployment is None or deployment.function_id != fn.id:
         raise DeploymentNotFound(NO_DEPLOYMENT)
     if deployment.build is None:
@@ -172,7 +183,7 @@ async def run_execution(ctx: Context, job: Job) -> Execution:
     )
     apply_result(execution, result)
     execution.updated_at = ctx.clock()
-    await ctx.executions.save(execution)
+    await ctx.executions.save(execution)  # durable: committed before anyone is answered
     debugger = None
     if ctx.settings.debugged(fn.id):
         debugger = ctx.executor.debug.endpoint(fn.id, ctx.runtimes[fn.runtime].language)
@@ -193,7 +204,7 @@ async def _run_queued(ctx: Context, job: Job, depth: int, chain: Chain | None) -
     execution = job.execution
     execution.status = "processing"
     execution.updated_at = ctx.clock()
-    await ctx.executions.save(execution)
+    await ctx.executions.save(execution, durable=False)  # a crash leaves it `waiting`: failed too
     ctx.notify(_EVENT + ".update", _ids(execution), execution.to_document)
     await run_execution(ctx, job)
     document = execution.to_document()
@@ -245,7 +256,9 @@ async def create_execution(
         check_execute_permission(fn, roles)
     status = "waiting" if run_async else "processing"
     execution = _new_execution(ctx, fn, deployment, "http", status)
-    await ctx.executions.insert(execution)
+    # A 202 promises a durable `waiting` record. A sync execution's `processing` record commits
+    # while the function runs (nobody has its ID yet); its result is durable before the answer.
+    await ctx.executions.insert(execution, durable=run_async)
     if run_async:
         variables = function_variables(
             ctx, fn, deployment, trigger="http", data=data, event="", event_data=""

@@ -1,1 +1,1 @@
-"""Persistence: one SQLite file, opened through aiosqlite; the only place that writes SQL."""
+"""Persistence: one SQLite file, used from the event loop's thread; the only place that writes SQL."""

@@ -49,11 +49,18 @@ class ExecutionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def insert(self, execution: Execution) -> None:
-        await RECORD.insert(self.db, execution)
+    async def insert(self, execution: Execution, *, durable: bool = True) -> None:
+        """Args:
+        durable: return once committed (survives the emulator being killed); False returns at
+            once and the commit follows within one pass of the event loop.
+        """
+        await RECORD.insert(self.db, execution, durable=durable)
 
-    async def save(self, execution: Execution) -> None:
-        await RECORD.update(self.db, execution)
+    async def save(self, execution: Execution, *, durable: bool = True) -> None:
+        """Args:
+        durable: as for `insert`.
+        """
+        await RECORD.update(self.db, execution, durable=durable)
 
     async def get(self, execution_id: str) -> Execution | None:
         return await RECORD.get(self.db, execution_id)

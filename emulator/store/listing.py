@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from emulator.dates import format_datetime, parse_datetime
 from emulator.queries import Filter, ListQuery, Order
+from emulator.store.db import Connection, Row
 
 TOTAL_CAP = 5000
 
@@ -120,7 +119,7 @@ def _orders(table: Table, orders: Sequence[Order]) -> list[tuple[str, bool]]:
     return pairs
 
 
-def _after(orders: list[tuple[str, bool]], cursor: aiosqlite.Row) -> tuple[str, list[Any]]:
+def _after(orders: list[tuple[str, bool]], cursor: Row) -> tuple[str, list[Any]]:
     """Rows strictly after `cursor` in `orders` (SQLite sorts NULL first ascending, last descending)."""
     alternatives: list[str] = []
     params: list[Any] = []
@@ -141,13 +140,13 @@ def _after(orders: list[tuple[str, bool]], cursor: aiosqlite.Row) -> tuple[str, 
 
 
 async def list_rows(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     table: Table,
     query: ListQuery,
     *,
     search: str | None = None,
     where: Mapping[str, Any] | None = None,
-) -> tuple[int, list[aiosqlite.Row]]:
+) -> tuple[int, list[Row]]:
     """The page of rows and the capped total of rows that match the filters.
 
     Args:

@@ -7,11 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-import aiosqlite
-
 from emulator.dates import format_datetime, parse_datetime
 from emulator.queries import ListQuery
-from emulator.store.db import Database
+from emulator.store.db import Database, Row
 from emulator.store.listing import Table, list_rows
 
 
@@ -80,29 +78,40 @@ class Record(Generic[T]):
             values.append(cast(Searchable, obj).search_text)
         return values
 
-    def from_row(self, row: aiosqlite.Row) -> T:
+    def from_row(self, row: Row) -> T:
         return self.factory(**{c.attr: _from_db(c.kind, row[c.name]) for c in self.columns})
 
-    async def insert(self, db: Database, obj: T) -> None:
+    async def insert(self, db: Database, obj: T, *, durable: bool = True) -> None:
+        """Args:
+        durable: return once committed; False returns at once, the commit following shortly
+            (`Database.stage`).
+        """
         names = self._names()
-        await db.write(
-            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            self._values(obj),
+        sql = (
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         )
+        await self._write(db, sql, self._values(obj), durable)
 
-    async def update(self, db: Database, obj: T) -> None:
+    async def update(self, db: Database, obj: T, *, durable: bool = True) -> None:
+        """Args:
+        durable: as for `insert`.
+        """
         names = self._names()
-        values = self._values(obj)
-        await db.write(
-            f"UPDATE {self.table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
-            [*values, obj.id],
-        )
+        sql = f"UPDATE {self.table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
+        await self._write(db, sql, [*self._values(obj), obj.id], durable)
+
+    @staticmethod
+    async def _write(db: Database, sql: str, values: list[Any], durable: bool) -> None:
+        if durable:
+            await db.write(sql, values)
+        else:
+            db.stage(sql, values)
 
     async def get(self, db: Database, record_id: str) -> T | None:
         row = await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
         return self.from_row(row) if row else None
 
-    async def row(self, db: Database, record_id: str) -> aiosqlite.Row | None:
+    async def row(self, db: Database, record_id: str) -> Row | None:
         return await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
 
     async def page(

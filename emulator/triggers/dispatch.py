@@ -51,8 +51,9 @@ class Dispatcher:
         if event.pattern in events.FUNCTION_CHANGES:  # a function's `events` may have changed
             self._subscribed = None
             self._version += 1
-        elif self._subscribed is not None and self._subscribed.isdisjoint(
-            events.expand_event(event.pattern, event.params)
+        elif self._subscribed is not None and (
+            not self._subscribed  # nothing subscribes to anything: no need to expand the name
+            or self._subscribed.isdisjoint(events.expand_event(event.pattern, event.params))
         ):
             return
         self.ctx.tasks.spawn(self.dispatch(event), name=f"dispatch-{event.pattern}")
