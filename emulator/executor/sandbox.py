@@ -21,7 +21,6 @@ import atexit
 import contextlib
 import ctypes
 import functools
-import json
 import logging
 import os
 import shutil
@@ -154,7 +153,7 @@ def probe() -> Protections:
             continue
         found = Protections(prefix, user_ns, mount_ns, abi, init_python, cgroups)
         if init_python:
-            policy = policy_json(found, read=(), keep=())
+            policy = policy_args(found, read=(), keep=())
             if _runs([*prefix, *_init_argv(init_python, policy), "/bin/true"]):
                 return found
             found = Protections(prefix, user_ns, mount_ns, 0, None, cgroups)
@@ -162,36 +161,38 @@ def probe() -> Protections:
     return Protections(landlock_abi=0, init_python=None, cgroups=cgroups)
 
 
-def _init_argv(python: str, policy: str) -> list[str]:
-    return [python, "-I", "-S", str(INIT_PROGRAM), policy, "--"]
+def _init_argv(python: str, policy: list[str]) -> list[str]:
+    return [python, "-I", "-S", str(INIT_PROGRAM), *policy, "--"]
 
 
-def policy_json(
+def policy_args(
     protections: Protections,
     *,
     read: Iterable[str],
     keep: Iterable[str],
     bind_ports: Iterable[int] = (),
-) -> str:
-    """The init's policy: what to mount privately, what the worker may read and write, and the
-    TCP ports it may listen on (none, unless a debugger must listen)."""
-    read = [str(p) for p in read]
+) -> list[str]:
+    """The init's policy as its flags (see `sandbox_init.py`): what to mount privately, what the
+    worker may read and write, and the TCP ports it may listen on (none, unless a debugger must
+    listen)."""
     mount_ns = protections.mount_namespace
     write = [*SYSTEM_WRITABLE, *(PRIVATE_MOUNTS if mount_ns else ())]
     if mount_ns:
         write.append("/proc")  # private: only the sandbox's own processes
     resolv = os.path.realpath("/etc/resolv.conf")
-    return json.dumps(
-        {
-            "abi": protections.landlock_abi,
-            "tmpfs": list(PRIVATE_MOUNTS) if mount_ns else [],
-            "keep": [str(p) for p in keep],
-            "read": [*SYSTEM_READ_ONLY, os.path.dirname(resolv), *read],
-            "write": write,
-            "deny_bind": True,
-            "bind_ports": sorted({int(port) for port in bind_ports}),
-        }
-    )
+    lists = {
+        "--tmpfs": list(PRIVATE_MOUNTS) if mount_ns else [],
+        "--keep": [str(p) for p in keep],
+        "--read": [*SYSTEM_READ_ONLY, os.path.dirname(resolv), *(str(p) for p in read)],
+        "--write": write,
+    }
+    args = ["--abi", str(protections.landlock_abi), "--deny-bind"]
+    for flag, paths in lists.items():
+        for path in paths:
+            args += [flag, path]
+    for port in sorted({int(port) for port in bind_ports}):
+        args += ["--bind-port", str(port)]
+    return args
 
 
 def interpreter_home(interpreter: str) -> str:
@@ -228,7 +229,7 @@ def worker_prefix(
     if not (protections.pid_namespace and protections.init_python):
         return ()
     paths = [interpreter_home(interpreter), os.path.dirname(adapter), *build, *read]
-    policy = policy_json(protections, read=paths, keep=paths, bind_ports=bind_ports)
+    policy = policy_args(protections, read=paths, keep=paths, bind_ports=bind_ports)
     return tuple(_init_argv(protections.init_python, policy))
 
 
