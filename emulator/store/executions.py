@@ -45,6 +45,12 @@ RECORD = Record(
 ).with_search()
 
 
+_SAVE = (
+    "UPDATE executions SET status = ?, status_code = ?, response = ?, stdout = ?, stderr = ?, "
+    "duration = ?, updated_at = ? WHERE id = ?"
+)
+
+
 class ExecutionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -57,10 +63,28 @@ class ExecutionStore:
         await RECORD.insert(self.db, execution, durable=durable)
 
     async def save(self, execution: Execution, *, durable: bool = True) -> None:
-        """Args:
-        durable: as for `insert`.
+        """Store what changes while an execution runs: its status, result and `$updatedAt`.
+
+        Its other columns never change; leaving them out of the UPDATE leaves the indexes on
+        them (ID, function, creation time) untouched, a third of the pages a save writes.
+
+        Args:
+            durable: as for `insert`.
         """
-        await RECORD.update(self.db, execution, durable=durable)
+        values = [
+            execution.status,
+            execution.status_code,
+            execution.response,
+            execution.stdout,
+            execution.stderr,
+            execution.duration,
+            format_datetime(execution.updated_at),
+            execution.id,
+        ]
+        if durable:
+            await self.db.write(_SAVE, values)
+        else:
+            self.db.stage(_SAVE, values)
 
     async def get(self, execution_id: str) -> Execution | None:
         return await RECORD.get(self.db, execution_id)
