@@ -203,6 +203,12 @@ def configure_logging(level: str) -> None:
         terminal.addHandler(handler)
     terminal.setLevel(logging.INFO)
     terminal.propagate = False
+    # Neither format shows where a record was made or by which thread or process: skip finding
+    # out (a stack walk per record, and one record per execution).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

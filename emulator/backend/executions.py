@@ -257,7 +257,8 @@ async def create_execution(
     status = "waiting" if run_async else "processing"
     execution = _new_execution(ctx, fn, deployment, "http", status)
     # A 202 promises a durable `waiting` record. A sync execution's `processing` record commits
-    # while the function runs (nobody has its ID yet); its result is durable before the answer.
+    # with its result, or 50 ms in when the function runs longer (nobody has its ID before the
+    # answer); the result is durable before the answer.
     await ctx.executions.insert(execution, durable=run_async)
     if run_async:
         variables = function_variables(

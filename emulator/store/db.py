@@ -266,6 +266,8 @@ class Database:
         self.conn = Connection(conn)
         self._versions = dict.fromkeys(WATCHED, 0)
         self._commit: asyncio.Future[None] | None = None  # the commit scheduled (`stage`)
+        self._commit_at: asyncio.TimerHandle | None = None
+        self._commit_due = 0.0  # when `_commit_at` fires (uvloop's handles cannot say)
         self._checkpointer = Checkpointer(path, lambda: conn.total_changes)
 
     @classmethod
@@ -330,19 +332,32 @@ class Database:
         await self.commit()
         return changed
 
-    def stage(self, sql: str, params: Iterable[Any] = ()) -> int:
+    def stage(self, sql: str, params: Iterable[Any] = (), *, within: float = 0.0) -> int:
         """Run one statement in the open transaction and schedule its commit, without waiting
         for it (`commit` waits); returns the number of rows changed.
 
         Every statement staged during one pass of the event loop is committed together at the
         start of the next: concurrent requests share one commit.
+
+        Args:
+            within: seconds the commit may wait, so that a later statement shares it (readers
+                of this connection see the row at once; only a crash before then loses it).
         """
         cursor = self.conn.raw.execute(sql, tuple(params))
-        if self._commit is None:
-            loop = asyncio.get_running_loop()
-            self._commit = loop.create_future()
-            loop.call_soon(self._commit_now)
+        self._schedule_commit(within)
         return cursor.rowcount
+
+    def _schedule_commit(self, within: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + within
+        if self._commit is None:
+            self._commit = loop.create_future()
+        elif self._commit_at is not None and self._commit_due <= due:
+            return  # a commit comes soon enough
+        if self._commit_at is not None:
+            self._commit_at.cancel()
+        self._commit_at = loop.call_at(due, self._commit_now)
+        self._commit_due = due
 
     async def commit(self) -> None:
         """Wait until everything staged so far is committed.
@@ -351,10 +366,14 @@ class Database:
             sqlite3.Error: the commit failed (everything staged with it is rolled back).
         """
         if self._commit is not None:
+            self._schedule_commit(0.0)  # someone waits: no more waiting for company
             await asyncio.shield(self._commit)
 
     def _commit_now(self) -> None:
         done, self._commit = self._commit, None
+        if self._commit_at is not None:
+            self._commit_at.cancel()
+            self._commit_at = None
         if done is None:
             return
         try:

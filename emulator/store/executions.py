@@ -45,6 +45,10 @@ RECORD = Record(
 ).with_search()
 
 
+LAZY_COMMIT = 0.05
+"""Seconds a non-durable insert may wait for its commit: a fast sync execution then commits once,
+its record and its result together."""
+
 _SAVE = (
     "UPDATE executions SET status = ?, status_code = ?, response = ?, stdout = ?, stderr = ?, "
     "duration = ?, updated_at = ? WHERE id = ?"
@@ -58,9 +62,10 @@ class ExecutionStore:
     async def insert(self, execution: Execution, *, durable: bool = True) -> None:
         """Args:
         durable: return once committed (survives the emulator being killed); False returns at
-            once and the commit follows within one pass of the event loop.
+            once and commits within `LAZY_COMMIT` seconds, with whatever else is written by
+            then (the same connection serves every reader, so the row is listed meanwhile).
         """
-        await RECORD.insert(self.db, execution, durable=durable)
+        await RECORD.insert(self.db, execution, durable=durable, within=LAZY_COMMIT)
 
     async def save(self, execution: Execution, *, durable: bool = True) -> None:
         """Store what changes while an execution runs: its status, result and `$updatedAt`.

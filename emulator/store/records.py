@@ -81,16 +81,18 @@ class Record(Generic[T]):
     def from_row(self, row: Row) -> T:
         return self.factory(**{c.attr: _from_db(c.kind, row[c.name]) for c in self.columns})
 
-    async def insert(self, db: Database, obj: T, *, durable: bool = True) -> None:
+    async def insert(
+        self, db: Database, obj: T, *, durable: bool = True, within: float = 0.0
+    ) -> None:
         """Args:
-        durable: return once committed; False returns at once, the commit following shortly
-            (`Database.stage`).
+        durable: return once committed; False returns at once, the commit following within
+            `within` seconds (`Database.stage`).
         """
         names = self._names()
         sql = (
             f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         )
-        await self._write(db, sql, self._values(obj), durable)
+        await self._write(db, sql, self._values(obj), durable, within)
 
     async def update(self, db: Database, obj: T, *, durable: bool = True) -> None:
         """Args:
@@ -98,14 +100,16 @@ class Record(Generic[T]):
         """
         names = self._names()
         sql = f"UPDATE {self.table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
-        await self._write(db, sql, [*self._values(obj), obj.id], durable)
+        await self._write(db, sql, [*self._values(obj), obj.id], durable, 0.0)
 
     @staticmethod
-    async def _write(db: Database, sql: str, values: list[Any], durable: bool) -> None:
+    async def _write(
+        db: Database, sql: str, values: list[Any], durable: bool, within: float
+    ) -> None:
         if durable:
             await db.write(sql, values)
         else:
-            db.stage(sql, values)
+            db.stage(sql, values, within=within)
 
     async def get(self, db: Database, record_id: str) -> T | None:
         row = await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])
