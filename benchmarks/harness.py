@@ -159,25 +159,39 @@ class Emulator:
     def pid(self) -> int:
         return self.process.pid
 
-    def deploy(self, function_id: str, runtime: str, entrypoint: str, source: str) -> None:
-        """Create the function, upload the code, wait until the build is active."""
+    def deploy(self, function_id: str, runtime: str, entrypoint: str, source: str) -> float:
+        """Create the function, upload the code, wait until the build is active; returns the
+        seconds from the upload to the deployment being active."""
         self.http.post(
             "/functions",
             json={"functionId": function_id, "name": function_id, "runtime": runtime},
         ).raise_for_status()
+        began = time.perf_counter()
+        deployment = self.upload(function_id, entrypoint, source, activate=True)
+        deadline = time.monotonic() + 120
+        while self.http.get(f"/functions/{function_id}").json()["deployment"] != deployment:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the build did not finish")
+            time.sleep(0.002)
+        return time.perf_counter() - began
+
+    def upload(self, function_id: str, entrypoint: str, source: str, *, activate: bool) -> str:
+        """A new deployment of `source`; its ID."""
         upload = self.http.post(
             f"/functions/{function_id}/deployments",
-            data={"entrypoint": entrypoint, "activate": "true"},
+            data={"entrypoint": entrypoint, "activate": "true" if activate else "false"},
             files={"code": ("code.tar.gz", archive(entrypoint, source), "application/gzip")},
         )
         upload.raise_for_status()
+        return str(upload.json()["$id"])
+
+    def wait_built(self, function_id: str, deployment: str) -> None:
         deadline = time.monotonic() + 120
-        while (
-            self.http.get(f"/functions/{function_id}").json()["deployment"] != upload.json()["$id"]
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the build did not finish")
-            time.sleep(0.005)
+        path = f"/functions/{function_id}/deployments/{deployment}"
+        while (status := self.http.get(path).json()["status"]) != "ready":
+            if status == "failed" or time.monotonic() > deadline:
+                raise RuntimeError(f"the build of {deployment} did not succeed")
+            time.sleep(0.002)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

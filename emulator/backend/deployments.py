@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import BinaryIO
 
@@ -181,6 +182,7 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
     # and the deployment may have been deleted meanwhile.
     latest = await ctx.deployments.get(deployment.id)
     if build.status == "ready" and latest is not None and latest.activate:
+        await _warm_up(ctx, fn.id, latest)
         current = await ctx.functions.get(fn.id)
         if current is not None:
             previous, current.deployment = current.deployment, deployment.id
@@ -189,6 +191,42 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
             retire_workers(ctx, previous, deployment.id)
             ctx.notify("functions.[functionId].update", {"functionId": fn.id}, current.to_document)
             follow_deployment(ctx, current, deployment)
+
+
+PRESTART_WAIT = 2.0
+"""Seconds an activation waits for the deployment's first worker (a slower start goes on)."""
+
+
+async def _warm_up(ctx: Context, function_id: str, deployment: Deployment) -> None:
+    """Start the deployment's first worker before it becomes active, so that no execution waits
+    for a cold start after a deploy or a reload (the old deployment serves meanwhile). Its
+    environment is the function's variables and the `APPWRITE_FUNCTION_*` values that do not
+    depend on an execution; each execution sets the rest, as always."""
+    fn = await ctx.functions.get(function_id)
+    runtime = ctx.runtimes.get(fn.runtime) if fn is not None else None
+    if fn is None or runtime is None:
+        return
+    variables = {v.key: v.value for v in (await get_function(ctx, fn.id)).vars}
+    variables.update(
+        {
+            "APPWRITE_FUNCTION_ID": fn.id,
+            "APPWRITE_FUNCTION_NAME": fn.name,
+            "APPWRITE_FUNCTION_DEPLOYMENT": deployment.id,
+            "APPWRITE_FUNCTION_RUNTIME_NAME": runtime.runtime.name,
+            "APPWRITE_FUNCTION_RUNTIME_VERSION": runtime.runtime.version,
+            "APPWRITE_FUNCTION_PROJECT_ID": ctx.settings.project_id,
+        }
+    )
+    start = ctx.executor.prestart(
+        deployment_id=deployment.id,
+        build_id=deployment.build_id,
+        runtime=runtime,
+        entrypoint=deployment.entrypoint,
+        variables=variables,
+    )
+    await asyncio.wait(
+        {ctx.tasks.spawn(start, name=f"prestart-{deployment.id}")}, timeout=PRESTART_WAIT
+    )
 
 
 def retire_workers(ctx: Context, previous: str, active: str) -> None:

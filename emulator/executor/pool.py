@@ -78,6 +78,17 @@ class Pool:
                 turn()
                 return worker_or_slot
 
+    async def prestart(self, variables: Mapping[str, str]) -> None:
+        """Start one worker ahead of the first execution and park it idle, unless the pool has
+        one already; the first execution then skips the cold start.
+
+        Raises:
+            WorkerFailed: it could not start (an execution would start another and say why).
+        """
+        if self._workers or self._waiters:
+            return
+        self.release(await self._start(variables))
+
     async def _start(self, variables: Mapping[str, str]) -> Worker:
         worker = Worker(
             self.spec, self._children, self._log, on_exit=self.retire, unfinished=self._unfinished

@@ -214,6 +214,24 @@ class Executor:
             stopped = self._retire_pool(pool)
             await asyncio.wait_for(asyncio.gather(*(w.wait_exit() for w in stopped)), 5)
 
+    async def prestart(
+        self,
+        *,
+        deployment_id: str,
+        build_id: str,
+        runtime: LocalRuntime,
+        entrypoint: str,
+        variables: Mapping[str, str],
+    ) -> None:
+        """Start a warm worker of the deployment before its first execution (a no-op when it
+        has one). A worker that cannot start is only logged: the first execution tries again
+        and reports why."""
+        try:
+            pool = self._pool(deployment_id, build_id, runtime, entrypoint)
+            await pool.prestart(variables)
+        except WorkerFailed as exc:
+            self.log.info("[%s] no worker started ahead: %s", deployment_id, exc)
+
     def resume_deployment(self, deployment_id: str) -> None:
         """The deployment is active (again): its workers stay warm between executions."""
         self._retired.discard(deployment_id)

@@ -48,6 +48,9 @@ class FakeExecutor:
     def resume_deployment(self, deployment_id: str) -> None:
         self.resumed.append(deployment_id)
 
+    async def prestart(self, **kwargs: Any) -> None:
+        """No worker to start ahead of the first execution."""
+
     async def build(
         self,
         *,

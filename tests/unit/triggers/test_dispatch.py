@@ -37,6 +37,9 @@ class FakeExecutor:
     async def build(self, **kwargs: Any) -> BuildResult:
         return BuildResult(True, "", "", 0.0)
 
+    async def prestart(self, **kwargs: Any) -> None:
+        """No worker to start ahead of the first execution."""
+
     async def execute(self, **kwargs: Any) -> ExecutionResult:
         self.calls.append(kwargs)
         event = kwargs["variables"].get("APPWRITE_FUNCTION_EVENT", "")
