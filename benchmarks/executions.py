@@ -4,18 +4,22 @@ Starts `python -m emulator serve` (throw-away data dir) and deploys a hello func
 starts Google's `functions-framework --asgi` (the `test` extra installs it) serving the same hello
 function. Each is measured with the same clients and load: warm sync latency over sequential calls
 on one keep-alive `httpx` connection, throughput with 16 keep-alive connections, and 10,000 requests
-over 50 connections (latency percentiles, errors). Prints absolute figures and the ratios the
-README's Performance section reports. Run: `.venv/bin/python benchmarks/executions.py`.
+over 50 connections (latency percentiles, errors), in rounds that take the servers in turn. Also
+times a deploy (upload -> active), the first execution after it, and a true cold start (a
+deployment activated by hand, which gets no worker ahead). Prints absolute figures and the ratios
+the README's Performance section reports. Run: `.venv/bin/python benchmarks/executions.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import harness
@@ -35,49 +39,79 @@ HELLO = {
     ),
 }
 INTERPRETERS = {"python": "python3", "node": "node"}
+ROUNDS = 5
 
 
 def available_languages() -> list[str]:
     return [lang for lang in HELLO if shutil.which(INTERPRETERS.get(lang, lang))]
 
 
-def measure(
-    name: str,
-    port: int,
-    http: httpx.Client,
-    path: str,
-    request: bytes,
-    args: argparse.Namespace,
-) -> dict[str, float]:
-    """Sequential latency, then throughput at `--clients`, then the `--load` run."""
+@dataclass
+class Target:
+    """One server under test and what was measured of it."""
+
+    name: str
+    port: int
+    http: httpx.Client
+    path: str
+    request: bytes
+    warm: list[float] = field(default_factory=list)
+    rate_requests: int = 0
+    rate_seconds: float = 0.0
+    load: list[float] = field(default_factory=list)
+    load_seconds: float = 0.0
+    errors: int = 0
+    load_errors: int = 0
+
+    def figures(self) -> dict[str, float]:
+        warm = harness.Load(self.warm, 0, 1.0)
+        out = {
+            "p50_ms": warm.p50,
+            "p99_ms": warm.pct(0.99),
+            "rate": self.rate_requests / self.rate_seconds,
+            "errors": self.errors,
+        }
+        if self.load:
+            load = harness.Load(self.load, self.load_errors, self.load_seconds)
+            out.update(
+                load_p50_ms=load.p50,
+                load_p99_ms=load.pct(0.99),
+                load_max_ms=max(self.load),
+                load_rate=load.rate,
+                load_errors=self.load_errors,
+            )
+        return out
+
+
+def measure(targets: list[Target], args: argparse.Namespace) -> None:
+    """Sequential latency, throughput at `--clients`, then the `--load` run, each in rounds that
+    take the targets in turn: a machine whose load changes meanwhile affects them alike."""
     body = {"data": "warm"}
-    for _ in range(20):  # warm the connection and whatever caches the server has
-        http.post(path, json=body)
-    warm = harness.sequential(http, path, body, args.calls)
-    rate = harness.load(port, request, args.clients, args.calls * 3)
-    figures = {
-        "p50_ms": warm.p50,
-        "p99_ms": warm.pct(0.99),
-        "rate": rate.rate,
-        "errors": warm.errors + rate.errors,
-    }
-    if args.load:
-        heavy = harness.load(port, request, args.load_clients, args.load)
-        figures.update(
-            load_p50_ms=heavy.p50,
-            load_p99_ms=heavy.pct(0.99),
-            load_max_ms=max(heavy.latencies, default=float("nan")),
-            load_rate=heavy.rate,
-            load_errors=heavy.errors,
-        )
-        if heavy.first_error:
-            print(f"{name}: first error under load: {heavy.first_error[:300]}", file=sys.stderr)
-    return figures
+    for target in targets:
+        for _ in range(20):  # warm the connection and whatever caches the server has
+            target.http.post(target.path, json=body)
+    for _ in range(ROUNDS):
+        for target in targets:
+            warm = harness.sequential(target.http, target.path, body, args.calls // ROUNDS)
+            target.warm += warm.latencies
+            target.errors += warm.errors
+        for target in targets:
+            rate = harness.load(target.port, target.request, args.clients, args.calls * 3 // ROUNDS)
+            target.rate_requests += len(rate.latencies)
+            target.rate_seconds += rate.seconds
+            target.errors += rate.errors
+    for _ in range(2 if args.load else 0):
+        for target in targets:
+            heavy = harness.load(target.port, target.request, args.load_clients, args.load // 2)
+            target.load += heavy.latencies
+            target.load_seconds += heavy.seconds
+            target.load_errors += heavy.errors
+            if heavy.first_error:
+                print(f"{target.name}: an error under load: {heavy.first_error[:300]}")
 
 
-def bench_language(
-    server: harness.Emulator, language: str, args: argparse.Namespace
-) -> dict[str, float]:
+def deploy_language(server: harness.Emulator, language: str) -> tuple[Target, dict[str, float]]:
+    """Deploy the language's hello function; its target and its deploy/cold-start figures."""
     runtime, entrypoint, source = HELLO[language]
     fn_id = f"hello-{language}"
     deploy_ms = server.deploy(fn_id, runtime, entrypoint, source) * 1000
@@ -90,9 +124,8 @@ def bench_language(
     server.http.patch(f"/functions/{fn_id}/deployments/{deployment}").raise_for_status()
     cold_ms = timed_execution(server, path, language)
     request = harness.request_bytes(f"/v1{path}", b'{"data":"x"}', harness.EMULATOR_HEADERS)
-    figures = measure(language, server.port, server.http, path, request, args)
-    figures.update(deploy_ms=deploy_ms, first_ms=first_ms, cold_ms=cold_ms)
-    return figures
+    target = Target(language, server.port, server.http, path, request)
+    return target, {"deploy_ms": deploy_ms, "first_ms": first_ms, "cold_ms": cold_ms}
 
 
 def timed_execution(server: harness.Emulator, path: str, language: str) -> float:
@@ -116,13 +149,6 @@ def reference_points(server: harness.Emulator, calls: int) -> dict[str, float]:
         latencies.sort()
         out[name] = latencies[len(latencies) // 2]
     return out
-
-
-def bench_peer(folder: Path, args: argparse.Namespace) -> dict[str, float]:
-    with harness.functions_framework(folder) as port:
-        request = harness.request_bytes("/", b'{"data":"x"}')
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            return measure("functions-framework", port, http, "/", request, args)
 
 
 def report(
@@ -174,18 +200,32 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="skip functions-framework")
     args = parser.parse_args()
     languages = [lang for lang in args.languages.split(",") if lang]
-    with tempfile.TemporaryDirectory() as tmp:
-        peer = None
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        targets: list[Target] = []
         if not args.no_peer:
             if harness.peer_binary() is None:
                 print("functions-framework is not installed: no ratios", file=sys.stderr)
             else:
-                peer = bench_peer(Path(tmp), args)
-        with harness.emulator(Path(tmp) / "data") as server:
-            before = harness.tree(server.pid)
-            results = {lang: bench_language(server, lang, args) for lang in languages}
-            refs = reference_points(server, 200) if "python" in results else {}
-            after = harness.tree(server.pid)
+                port = stack.enter_context(harness.functions_framework(tmp))
+                http = stack.enter_context(
+                    httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+                )
+                targets.append(
+                    Target("ff", port, http, "/", harness.request_bytes("/", b'{"data":"x"}'))
+                )
+        server = stack.enter_context(harness.emulator(tmp / "data"))
+        before = harness.tree(server.pid)
+        starts = {}
+        for language in languages:
+            target, starts[language] = deploy_language(server, language)
+            targets.append(target)
+        measure(targets, args)
+        refs = reference_points(server, 200) if "python" in languages else {}
+        after = harness.tree(server.pid)
+    figures = {t.name: t.figures() for t in targets}
+    peer = figures.pop("ff", None)
+    results = {lang: {**figures[lang], **starts[lang]} for lang in languages}
     print(f"emulator at start:      {before.line()}")
     print(f"emulator after the run: {after.line()}")
     print(f"worker RSS: {', '.join(f'{mb:.1f}' for mb in after.worker_rss_mb)} MB")

@@ -9,10 +9,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_last: tuple[datetime | None, str] = (None, "")
+"""The last datetime formatted and its text: a record's dates are formatted several times in a
+row (stored, answered, sent with its event)."""
+
+
 def format_datetime(value: datetime | None) -> str:
     """Appwrite's datetime text; `None` (an unset datetime) renders as `""`."""
+    global _last
     if value is None:
         return ""
+    last = _last
+    if value is last[0]:
+        return last[1]
+    text = _format(value)
+    _last = (value, text)
+    return text
+
+
+def _format(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     if value.year < 1000:  # strftime's unpadded year

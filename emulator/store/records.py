@@ -39,7 +39,7 @@ def _to_db(kind: Kind, value: Any) -> Any:
     if kind == "datetime":
         return format_datetime(value) or None
     if kind == "json":
-        return json.dumps(value)
+        return "[]" if value == [] else json.dumps(value)  # most lists stored are empty
     return value
 
 
