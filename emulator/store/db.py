@@ -212,12 +212,15 @@ class Checkpointer:
     SQLite would do it inside a commit every 1000 pages, on the event loop, with an fsync that
     can take tens of milliseconds; here it runs after `CHECKPOINT_EVERY` commits or
     `CHECKPOINT_INTERVAL` seconds, while the loop goes on (a passive checkpoint never blocks a
-    writer).
+    writer). Then `finish` runs on the loop: it copies the few pages committed meanwhile from
+    the writer itself, so that the writer's next transaction starts the log over (without it,
+    under steady writes the log is never fully copied at that moment and grows without end).
     """
 
-    def __init__(self, path: Path, changes: Callable[[], int]) -> None:
+    def __init__(self, path: Path, changes: Callable[[], int], finish: Callable[[], None]) -> None:
         self._path = path
         self._changes = changes
+        self._finish = finish
         self._seen = changes()
         self._commits = 0
         self._wake = asyncio.Event()
@@ -250,6 +253,8 @@ class Checkpointer:
                 self._commits, self._seen = 0, changes
                 try:
                     await asyncio.to_thread(self._checkpoint)
+                    if not self._closing:
+                        self._finish()
                 except sqlite3.Error as exc:  # busy or locked: the next round tries again
                     logger.info("WAL checkpoint skipped: %s", exc)
 
@@ -268,7 +273,7 @@ class Database:
         self._commit: asyncio.Future[None] | None = None  # the commit scheduled (`stage`)
         self._commit_at: asyncio.TimerHandle | None = None
         self._commit_due = 0.0  # when `_commit_at` fires (uvloop's handles cannot say)
-        self._checkpointer = Checkpointer(path, lambda: conn.total_changes)
+        self._checkpointer = Checkpointer(path, lambda: conn.total_changes, self._finish_checkpoint)
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -304,6 +309,12 @@ class Database:
                     f"AFTER {action} ON main.{table} BEGIN SELECT appwrite_changed('{table}'); END;"
                 )
         conn.executescript(" ".join(script))
+
+    def _finish_checkpoint(self) -> None:
+        """After a checkpoint in the thread: commit what is staged, then copy the pages committed
+        since (few; the writer's next transaction can then restart the log)."""
+        self._commit_now()
+        self.conn.raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _changed(self, table: str) -> None:
         self._versions[table] += 1

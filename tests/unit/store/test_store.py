@@ -33,3 +33,23 @@ def test_a_file_from_a_newer_emulator_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer emulator"):
         asyncio.run(Database.open(path))
+
+
+def test_the_write_ahead_log_stays_small_under_steady_writes(tmp_path: Path) -> None:
+    """Checkpoints run beside the writes; the log must still start over now and then, or the
+    `-wal` file (and the memory mapping its index) grows with every execution ever stored."""
+
+    async def scenario() -> int:
+        db = await Database.open(tmp_path / "e.sqlite3")
+        await db.write("CREATE TABLE t (seq INTEGER PRIMARY KEY, body TEXT)")
+        largest = 0
+        for n in range(12000):
+            await db.write("INSERT INTO t (body) VALUES (?)", ["x" * 3000])
+            if n % 100 == 0:
+                largest = max(largest, (tmp_path / "e.sqlite3-wal").stat().st_size)
+        await db.close()
+        return largest
+
+    largest = asyncio.run(scenario())
+    stored = (tmp_path / "e.sqlite3").stat().st_size  # every row, checkpointed at close
+    assert largest < stored / 3, f"the log grew to {largest:,} bytes for {stored:,} stored"
