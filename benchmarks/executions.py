@@ -1,6 +1,7 @@
 """Execution speed of the real server next to a bare function server, measured in the same run.
 
-Starts `python -m emulator serve` (throw-away data dir) and deploys a hello function per language;
+Starts `python -m emulator serve` (throw-away data dir) and deploys a hello function in every
+language with a local interpreter (Python, Node, PHP, Ruby, Deno);
 starts Google's `functions-framework --asgi` (the `test` extra installs it) serving the same hello
 function. Each is measured with the same clients and load: warm sync latency over sequential calls
 on one keep-alive `httpx` connection, throughput with 16 keep-alive connections, and 10,000 requests
@@ -37,8 +38,23 @@ HELLO = {
         "index.js",
         "module.exports = async (req, res) => { res.json({ hello: req.payload }); };\n",
     ),
+    "php": (
+        "php-8.1",
+        "index.php",
+        "<?php\nreturn function ($req, $res) { $res->json(['hello' => $req['payload']]); };\n",
+    ),
+    "ruby": (
+        "ruby-3.1",
+        "index.rb",
+        "def main(req, res)\n  res.json({ 'hello' => req.payload })\nend\n",
+    ),
+    "deno": (
+        "deno-1.24",
+        "mod.ts",
+        "export default (req: any, res: any) => res.json({ hello: req.payload });\n",
+    ),
 }
-INTERPRETERS = {"python": "python3", "node": "node"}
+INTERPRETERS = {"python": "python3", "node": "node", "php": "php", "ruby": "ruby", "deno": "deno"}
 ROUNDS = 5
 
 
@@ -157,6 +173,7 @@ def report(
     rows = dict(results)
     if peer is not None:
         rows["ff"] = peer
+    python_p50 = results["python"]["p50_ms"] if "python" in results else None
     for name, r in rows.items():
         cold = (
             f"deploy->active {r['deploy_ms']:4.0f} ms, first execution {r['first_ms']:5.1f} ms, "
@@ -164,8 +181,13 @@ def report(
             if "cold_ms" in r
             else ""
         )
+        versus = (
+            f" ({r['p50_ms'] / python_p50:.2f}x Python)"
+            if python_p50 and name not in ("python", "ff")
+            else ""
+        )
         line = (
-            f"{name:6} {cold}warm p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms | "
+            f"{name:6} {cold}warm p50 {r['p50_ms']:.2f} ms{versus} p99 {r['p99_ms']:.2f} ms | "
             f"{args.clients} clients {r['rate']:6.0f}/s"
         )
         if "load_p50_ms" in r:

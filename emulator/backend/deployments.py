@@ -223,6 +223,7 @@ async def _warm_up(ctx: Context, function_id: str, deployment: Deployment) -> No
         runtime=runtime,
         entrypoint=deployment.entrypoint,
         variables=variables,
+        function_id=fn.id,
     )
     await asyncio.wait(
         {ctx.tasks.spawn(start, name=f"prestart-{deployment.id}")}, timeout=PRESTART_WAIT

@@ -222,10 +222,13 @@ class Executor:
         runtime: LocalRuntime,
         entrypoint: str,
         variables: Mapping[str, str],
+        function_id: str = "",
     ) -> None:
         """Start a warm worker of the deployment before its first execution (a no-op when it
-        has one). A worker that cannot start is only logged: the first execution tries again
-        and reports why."""
+        has one, or when the function runs under a debugger, in a worker of its own). A worker
+        that cannot start is only logged: the first execution tries again and reports why."""
+        if self.debug.covers(function_id):
+            return
         try:
             pool = self._pool(deployment_id, build_id, runtime, entrypoint)
             await pool.prestart(variables)
