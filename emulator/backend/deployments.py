@@ -174,6 +174,11 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
         build.stdout = result.stdout or (BUILD_SUCCESSFUL if result.ok else "")
         build.stderr = result.stderr
         build.duration = int(result.duration)
+        if result.ok:
+            # Before `ready` is stored: a client that sees `ready` finds the deployment active.
+            pending = await ctx.deployments.get(deployment.id)
+            if pending is not None and pending.activate:
+                await _warm_up(ctx, fn.id, pending)
     build.updated_at = ctx.clock()
     await ctx.deployments.save_build(build)
     logger.info("Build of deployment %s (function %s): %s", deployment.id, fn.id, build.status)
@@ -182,7 +187,6 @@ async def run_build(ctx: Context, deployment_id: str) -> None:
     # and the deployment may have been deleted meanwhile.
     latest = await ctx.deployments.get(deployment.id)
     if build.status == "ready" and latest is not None and latest.activate:
-        await _warm_up(ctx, fn.id, latest)
         current = await ctx.functions.get(fn.id)
         if current is not None:
             previous, current.deployment = current.deployment, deployment.id
@@ -198,10 +202,11 @@ PRESTART_WAIT = 2.0
 
 
 async def _warm_up(ctx: Context, function_id: str, deployment: Deployment) -> None:
-    """Start the deployment's first worker before it becomes active, so that no execution waits
-    for a cold start after a deploy or a reload (the old deployment serves meanwhile). Its
-    environment is the function's variables and the `APPWRITE_FUNCTION_*` values that do not
-    depend on an execution; each execution sets the rest, as always."""
+    """Start the deployment's first worker before its build is `ready` and it becomes active, so
+    that no execution waits for a cold start after a deploy or a reload (the old deployment
+    serves meanwhile). Its environment is the function's variables and the
+    `APPWRITE_FUNCTION_*` values that do not depend on an execution; each execution sets the
+    rest, as always."""
     fn = await ctx.functions.get(function_id)
     runtime = ctx.runtimes.get(fn.runtime) if fn is not None else None
     if fn is None or runtime is None:

@@ -270,8 +270,7 @@ class Database:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = Connection(conn)
         self._versions = dict.fromkeys(WATCHED, 0)
-        self._commit: asyncio.Future[None] | None = None  # the commit scheduled (`stage`)
-        self._commit_at: asyncio.TimerHandle | None = None
+        self._commit_at: asyncio.TimerHandle | None = None  # the commit `stage` scheduled
         self._commit_due = 0.0  # when `_commit_at` fires (uvloop's handles cannot say)
         self._checkpointer = Checkpointer(path, lambda: conn.total_changes, self._finish_checkpoint)
 
@@ -337,55 +336,50 @@ class Database:
         return row
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one statement and commit; returns the number of rows changed once it is durable
-        (in the write-ahead log: it survives the emulator being killed)."""
-        changed = self.stage(sql, params)
-        await self.commit()
-        return changed
-
-    def stage(self, sql: str, params: Iterable[Any] = (), *, within: float = 0.0) -> int:
-        """Run one statement in the open transaction and schedule its commit, without waiting
-        for it (`commit` waits); returns the number of rows changed.
-
-        Every statement staged during one pass of the event loop is committed together at the
-        start of the next: concurrent requests share one commit.
-
-        Args:
-            within: seconds the commit may wait, so that a later statement shares it (readers
-                of this connection see the row at once; only a crash before then loses it).
-        """
-        cursor = self.conn.raw.execute(sql, tuple(params))
-        self._schedule_commit(within)
-        return cursor.rowcount
-
-    def _schedule_commit(self, within: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + within
-        if self._commit is None:
-            self._commit = loop.create_future()
-        elif self._commit_at is not None and self._commit_due <= due:
-            return  # a commit comes soon enough
-        if self._commit_at is not None:
-            self._commit_at.cancel()
-        self._commit_at = loop.call_at(due, self._commit_now)
-        self._commit_due = due
-
-    async def commit(self) -> None:
-        """Wait until everything staged so far is committed.
+        """Run one statement and commit it, with whatever was staged before, before returning
+        the number of rows changed: it is then durable (in the write-ahead log, which survives
+        the emulator being killed), and no reader saw it before.
 
         Raises:
-            sqlite3.Error: the commit failed (everything staged with it is rolled back).
+            sqlite3.Error: the statement or the commit failed (a failed commit rolls back
+                everything staged with it).
         """
-        if self._commit is not None:
-            self._schedule_commit(0.0)  # someone waits: no more waiting for company
-            await asyncio.shield(self._commit)
+        cursor = self.conn.raw.execute(sql, tuple(params))
+        self._commit_now(raise_errors=True)
+        return cursor.rowcount
 
-    def _commit_now(self) -> None:
-        done, self._commit = self._commit, None
+    def stage(self, sql: str, params: Iterable[Any] = (), *, within: float = 0.0) -> int:
+        """Run one statement in the open transaction without committing it: the next `write` or
+        `commit` does, or a commit `within` seconds from now at the latest (0: at the next pass
+        of the event loop). Returns the number of rows changed.
+
+        Readers (all on this connection) see the row at once; only a crash before the commit
+        loses it. Staged statements share the commit of whatever comes next, so under load
+        many executions' records go out in one commit.
+        """
+        cursor = self.conn.raw.execute(sql, tuple(params))
+        loop = asyncio.get_running_loop()
+        due = loop.time() + within
+        if self._commit_at is None or due < self._commit_due:
+            if self._commit_at is not None:
+                self._commit_at.cancel()
+            self._commit_at = loop.call_at(due, self._commit_now)
+            self._commit_due = due
+        return cursor.rowcount
+
+    async def commit(self) -> None:
+        """Commit what is staged, now.
+
+        Raises:
+            sqlite3.Error: the commit failed (everything staged is rolled back).
+        """
+        self._commit_now(raise_errors=True)
+
+    def _commit_now(self, raise_errors: bool = False) -> None:
         if self._commit_at is not None:
             self._commit_at.cancel()
             self._commit_at = None
-        if done is None:
+        if not self.conn.raw.in_transaction:
             return
         try:
             self.conn.raw.commit()
@@ -393,10 +387,9 @@ class Database:
             logger.error("A commit failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):
                 self.conn.raw.rollback()
-            done.set_exception(exc)
-            done.add_done_callback(lambda f: f.exception())  # logged above if nobody waits
+            if raise_errors:
+                raise
             return
-        done.set_result(None)
         self._checkpointer.committed()
 
 
