@@ -1,4 +1,4 @@
-"""HTTP handlers of the execution operations (spec 4.13–4.15)."""
+"""HTTP handlers of the execution operations."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class Chain:
 
 @dataclass(frozen=True)
 class Emitted:
-    """One event an operation emitted (spec 9.1): pattern, IDs (outer first), payload, and how
+    """One event an operation emitted: pattern, IDs (outer first), payload, and how
     deep in a chain of event-triggered executions it happened (0: an API call or a schedule)."""
 
     pattern: str

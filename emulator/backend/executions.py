@@ -1,4 +1,4 @@
-"""Executions (spec 4.13–4.15, 7, 8.2): checks in 1.3's order, the variables a function sees,
+"""Executions: checks in 1.3's order, the variables a function sees,
 results; http executions and the ones schedules and events start."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def function_variables(
     event_data: str | None,
     user_id: str = "",
 ) -> dict[str, str]:
-    """The user's variables, then the `APPWRITE_FUNCTION_*` keys (spec 7.4), which win.
+    """The user's variables, then the `APPWRITE_FUNCTION_*` keys, which win.
 
     `event`/`event_data` None leaves those keys out, as 1.3's synchronous path does.
     """
@@ -314,7 +314,7 @@ async def start_execution(
 
 
 async def run_schedule(ctx: Context, fn: Function, now: datetime) -> Started | None:
-    """A schedule firing at `now` (spec 8.2): move scheduleNext/Previous, then run `fn`.
+    """A schedule firing at `now`: move scheduleNext/Previous, then run `fn`.
 
     Returns None when the schedule changed since `fn` was read: 1.3 drops that run.
 

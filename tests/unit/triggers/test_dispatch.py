@@ -40,6 +40,9 @@ class FakeExecutor:
     async def prestart(self, **kwargs: Any) -> None:
         """No worker to start ahead of the first execution."""
 
+    def resume_deployment(self, deployment_id: str) -> None:
+        """No workers to keep warm."""
+
     async def execute(self, **kwargs: Any) -> ExecutionResult:
         self.calls.append(kwargs)
         event = kwargs["variables"].get("APPWRITE_FUNCTION_EVENT", "")
