@@ -498,6 +498,7 @@ def test_a_sandboxed_worker_may_listen_on_its_debug_port_only(tmp_path: Path) ->
     )
     done = subprocess.run(
         [*protections.prefix, *prefix, python, "-I", "-S", "-c", BIND, str(allowed), str(other)],
+        cwd=tmp_path,  # as a worker's cwd is its build (a checkout under /tmp is hidden)
         capture_output=True,
         text=True,
         timeout=60,
