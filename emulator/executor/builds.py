@@ -169,10 +169,7 @@ class Builder:
     async def _install_python(
         self, runtime: LocalRuntime, paths: BuildPaths, env: dict[str, str]
     ) -> tuple[str, str]:
-        version = await self._version(runtime, env)
-        manifest = (paths.code / "requirements.txt").read_bytes()
-        key = _digest(b"python", version.encode(), manifest)
-        entry = self.cache_dir / "python" / key
+        key, entry = await self._cache_entry(runtime, env, paths.code, ["requirements.txt"])
         async with self._lock(key):
             if entry.is_dir():
                 await asyncio.to_thread(_link_tree, entry, paths.deps)
@@ -201,10 +198,8 @@ class Builder:
             paths.code / "node_modules"
         ).exists():  # shipped with the code: install over it, no cache
             return await self._npm(argv, paths, env)
-        version = await self._version(runtime, env)
-        parts = [(paths.code / name).read_bytes() for name in ("package.json", *shipped_lock)]
-        key = _digest(b"node", version.encode(), *parts)
-        entry = self.cache_dir / "node" / key
+        manifests = ["package.json", *shipped_lock]
+        key, entry = await self._cache_entry(runtime, env, paths.code, manifests)
         async with self._lock(key):
             if entry.is_dir():
                 await asyncio.to_thread(_restore_node, entry, paths.code, not shipped_lock)
@@ -241,14 +236,7 @@ class Builder:
         if (code / "vendor").exists():  # shipped with the code: install over it, no cache
             return await self._installer(argv, code, env, command)
         shipped_lock = (code / "composer.lock").is_file()
-        version = await self._version(runtime, env)
-        parts = [
-            (code / name).read_bytes()
-            for name in ("composer.json", "composer.lock")
-            if (code / name).is_file()
-        ]
-        key = _digest(b"php", version.encode(), *parts)
-        entry = self.cache_dir / "php" / key
+        key, entry = await self._cache_entry(runtime, env, code, ["composer.json", "composer.lock"])
         async with self._lock(key):
             if entry.is_dir():
                 await asyncio.to_thread(_restore, entry, code, "vendor", "composer.lock")
@@ -274,14 +262,7 @@ class Builder:
         env.update({"BUNDLE_SILENCE_ROOT_WARNING": "1", "BUNDLE_DISABLE_VERSION_CHECK": "1"})
         argv = [bundle, "install", "--no-color"]
         shipped_lock = (code / "Gemfile.lock").is_file()
-        version = await self._version(runtime, env)
-        parts = [
-            (code / name).read_bytes()
-            for name in ("Gemfile", "Gemfile.lock")
-            if (code / name).is_file()
-        ]
-        key = _digest(b"ruby", version.encode(), *parts)
-        entry = self.cache_dir / "ruby" / key
+        key, entry = await self._cache_entry(runtime, env, code, ["Gemfile", "Gemfile.lock"])
         async with self._lock(key):
             if entry.is_dir():
                 await asyncio.to_thread(_restore, entry, code, None, "Gemfile.lock")
@@ -329,6 +310,16 @@ class Builder:
         if reused and not err.strip():
             return f"Reusing cached dependencies (Deno modules, {key[:12]}).\n", ""
         return out, err
+
+    async def _cache_entry(
+        self, runtime: LocalRuntime, env: dict[str, str], code: Path, manifests: Sequence[str]
+    ) -> tuple[str, Path]:
+        """The dependency cache's key and folder for `code`: the interpreter's version and the
+        contents of those of `manifests` that are present, in that order."""
+        version = await self._version(runtime, env)
+        parts = [(code / name).read_bytes() for name in manifests if (code / name).is_file()]
+        key = _digest(runtime.language.encode(), version.encode(), *parts)
+        return key, self.cache_dir / runtime.language / key
 
     async def _installer(
         self, argv: list[str], cwd: Path, env: dict[str, str], command: str
