@@ -37,7 +37,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def well_formed(text: str) -> str:
     """`text` with every lone UTF-16 surrogate (which JSON can carry but UTF-8 cannot) replaced by
     U+FFFD, so whatever a function prints or returns can be stored and sent."""
-    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
+    if text.isascii() or not _LONE_SURROGATE.search(text):  # isascii: the common case, fast
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
