@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import control, deployments, executions, functions, health, runtimes, variables
 from emulator.api.console import ServeConsole
-from emulator.api.endpoint import JSONResponse
+from emulator.api.endpoint import error_response
+from emulator.api.executions import ExecutionsFastPath
 from emulator.api.limits import BodyLimit
 from emulator.api.origins import origin_allowed
 from emulator.api.ratelimit import RateLimiter
@@ -44,13 +45,6 @@ ALLOW_HEADERS = (
     "X-SDK-Language, X-SDK-Platform, X-SDK-GraphQL, X-Appwrite-ID, Content-Range, Range, "
     "Cache-Control, Expires, Pragma, X-Fallback-Cookies"
 )
-NO_CACHE = {
-    "Cache-Control": "no-cache, no-store, must-revalidate",
-    "Expires": "0",
-    "Pragma": "no-cache",
-}
-# 1.3 passes these codes through; any other code is rendered as a 500 "Server Error".
-PASS_THROUGH = {400, 401, 402, 403, 404, 409, 412, 416, 429, 501, 503}
 
 
 _HEADERS_BEFORE_ORIGIN = [(b"server", b"Appwrite"), (b"x-content-type-options", b"nosniff")]
@@ -122,15 +116,6 @@ class AppwriteHeaders:
             if started:
                 raise
             await error_response(GeneralUnknown())(scope, receive, send_with_headers)
-
-
-def error_response(exc: AppwriteException) -> Response:
-    body = exc.to_json()
-    if exc.code not in PASS_THROUGH:
-        body["message"] = "Server Error"
-        body["code"] = 500
-    headers = {**NO_CACHE, **exc.headers}
-    return JSONResponse(body, status_code=int(body["code"]), headers=headers)  # type: ignore[call-overload]
 
 
 async def on_appwrite_error(request: Request, exc: Exception) -> Response:
@@ -224,6 +209,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    app.add_middleware(ExecutionsFastPath)  # innermost: past the body cap and the headers
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_size)
     app.add_middleware(AppwriteHeaders, cors_origins=settings.cors_origins)
     app.add_middleware(ServeConsole)  # outermost: the console's pages get no CORS headers

@@ -17,6 +17,14 @@ from emulator.api.params import Param, read_params, validate
 from emulator.backend.context import Context
 from emulator.errors import AppwriteException
 
+NO_CACHE = {
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Expires": "0",
+    "Pragma": "no-cache",
+}
+# 1.3 passes these codes through; any other code is rendered as a 500 "Server Error".
+PASS_THROUGH = {400, 401, 402, 403, 404, 409, 412, 416, 429, 501, 503}
+
 
 class JSONResponse(Response):
     """Appwrite's JSON: raw unicode, compact, `application/json; charset=UTF-8`."""
@@ -25,6 +33,15 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_response(exc: AppwriteException) -> Response:
+    body = exc.to_json()
+    if exc.code not in PASS_THROUGH:
+        body["message"] = "Server Error"
+        body["code"] = 500
+    headers = {**NO_CACHE, **exc.headers}
+    return JSONResponse(body, status_code=int(body["code"]), headers=headers)  # type: ignore[call-overload]
 
 
 def no_content() -> Response:

@@ -256,22 +256,27 @@ async def create_execution(
         check_execute_permission(fn, roles)
     status = "waiting" if run_async else "processing"
     execution = _new_execution(ctx, fn, deployment, "http", status)
-    # A 202 promises a durable `waiting` record. A sync execution's `processing` record commits
-    # with its result, or 50 ms in when the function runs longer (nobody has its ID before the
-    # answer); the result is durable before the answer.
-    await ctx.executions.insert(execution, durable=run_async)
+    # A 202 promises a durable `waiting` record. A sync execution's `processing` record is
+    # written with its result, or 50 ms in when the function runs longer (nobody has its ID
+    # before the answer); the result is durable before the answer.
     if run_async:
+        await ctx.executions.insert(execution)
         variables = function_variables(
             ctx, fn, deployment, trigger="http", data=data, event="", event_data=""
         )
         _emit_created(ctx, execution, authorized)
         _queue(ctx, Job(fn, deployment, execution, variables, data))
         return execution
+    ctx.executions.insert_later(execution)
     ctx.notify(_EVENT + ".create", _ids(execution), execution.to_document)  # `processing`
     variables = function_variables(
         ctx, fn, deployment, trigger="http", data=data, event=None, event_data=None
     )
-    await run_execution(ctx, Job(fn, deployment, execution, variables, data))
+    try:
+        await run_execution(ctx, Job(fn, deployment, execution, variables, data))
+    except BaseException:  # cancelled (the emulator stops): no `processing` record left behind
+        ctx.executions.forget_unwritten(execution_id=execution.id)
+        raise
     _emit_created(ctx, execution, authorized)  # a sync execution emits no update
     return execution
 

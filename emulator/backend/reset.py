@@ -42,6 +42,7 @@ async def reset_project(ctx: Context, *, keep_functions: bool = False) -> Cleanu
         that would otherwise delay the answer). Deployment IDs are never reused and their
         records are gone, so no execution can reach those workers meanwhile.
     """
+    ctx.executions.forget_unwritten()  # sync executions running now: their results go too
     if keep_functions:
         await ctx.tasks.cancel(keep=lambda name: not name.startswith(_EXECUTION_WORK))
         count = await clear_executions(ctx.db)

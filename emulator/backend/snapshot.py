@@ -62,6 +62,7 @@ async def restore_snapshot(ctx: Context) -> Cleanup:
     functions, deployments, builds = found["functions"], found["deployments"], found["builds"]
     now = ctx.clock()
     schedules = {str(f["id"]): next_run(str(f["schedule"]), now) for f in functions.restored}
+    ctx.executions.forget_unwritten()  # sync executions running now: their results go too
     await snapshot.restore(ctx.db, schedules)
 
     trash = ctx.settings.data_dir / TRASH

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX executions_function_status ON executions (function_id, status);
     CREATE INDEX executions_function_created ON executions (function_id, created_at);
     """,
+    # Both indexes above start with function_id: the one on it alone only cost every insert a
+    # page write.
+    """
+    DROP INDEX executions_function;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -272,6 +277,7 @@ class Database:
         self._versions = dict.fromkeys(WATCHED, 0)
         self._commit_at: asyncio.TimerHandle | None = None  # the commit `stage` scheduled
         self._commit_due = 0.0  # when `_commit_at` fires (uvloop's handles cannot say)
+        self._sharing: list[asyncio.Future[None]] | None = None  # waiters of the shared commit
         self._checkpointer = Checkpointer(path, lambda: conn.total_changes, self._finish_checkpoint)
 
     @classmethod
@@ -348,6 +354,38 @@ class Database:
         self._commit_now(raise_errors=True)
         return cursor.rowcount
 
+    async def write_shared(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Like `write`, but the commit is shared with every write made until the event loop's
+        next pass: under load, the results of executions that finish together go out in one
+        commit (a commit writes every page the transaction changed: ~40 µs). Returns once
+        committed.
+
+        Raises:
+            sqlite3.Error: the statement or the commit failed.
+        """
+        cursor = self.conn.raw.execute(sql, tuple(params))
+        loop = asyncio.get_running_loop()
+        if self._sharing is None:
+            self._sharing = []
+            loop.call_soon(self._commit_shared)
+        done: asyncio.Future[None] = loop.create_future()
+        self._sharing.append(done)
+        await done
+        return cursor.rowcount
+
+    def _commit_shared(self) -> None:
+        self._commit_now()  # it tells the waiters
+
+    def _settle_shared(self, error: BaseException | None) -> None:
+        waiters, self._sharing = self._sharing, None
+        for done in waiters or ():
+            if done.done():  # its writer was cancelled: the statement is committed all the same
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
     def stage(self, sql: str, params: Iterable[Any] = (), *, within: float = 0.0) -> int:
         """Run one statement in the open transaction without committing it: the next `write` or
         `commit` does, or a commit `within` seconds from now at the latest (0: at the next pass
@@ -379,18 +417,19 @@ class Database:
         if self._commit_at is not None:
             self._commit_at.cancel()
             self._commit_at = None
-        if not self.conn.raw.in_transaction:
-            return
-        try:
-            self.conn.raw.commit()
-        except sqlite3.Error as exc:
-            logger.error("A commit failed: %s", exc)
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.raw.rollback()
-            if raise_errors:
-                raise
-            return
-        self._checkpointer.committed()
+        if self.conn.raw.in_transaction:
+            try:
+                self.conn.raw.commit()
+            except sqlite3.Error as exc:
+                logger.error("A commit failed: %s", exc)
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.raw.rollback()
+                self._settle_shared(exc)  # their statements were rolled back too
+                if raise_errors:
+                    raise
+                return
+            self._checkpointer.committed()
+        self._settle_shared(None)  # whatever they wrote is committed now
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

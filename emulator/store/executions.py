@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
+from dataclasses import replace
 from datetime import datetime
 
 from emulator.dates import format_datetime
@@ -45,9 +49,11 @@ RECORD = Record(
 ).with_search()
 
 
+logger = logging.getLogger("emulator.store")
+
 LAZY_COMMIT = 0.05
-"""Seconds a non-durable insert may wait for its commit: a fast sync execution then commits once,
-its record and its result together."""
+"""Seconds a sync execution's `processing` record may wait to be written: a fast one is then
+written once, finished, in one statement and one commit."""
 
 _SAVE = (
     "UPDATE executions SET status = ?, status_code = ?, response = ?, stdout = ?, stderr = ?, "
@@ -58,43 +64,86 @@ _SAVE = (
 class ExecutionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Sync executions whose `processing` record is not written yet (see `insert_later`).
+        self._unwritten: dict[str, tuple[Execution, asyncio.TimerHandle | None]] = {}
 
-    async def insert(self, execution: Execution, *, durable: bool = True) -> None:
-        """Args:
-        durable: return once committed (survives the emulator being killed); False returns at
-            once and commits within `LAZY_COMMIT` seconds, with whatever else is written by
-            then (the same connection serves every reader, so the row is listed meanwhile).
-        """
-        await RECORD.insert(self.db, execution, durable=durable, within=LAZY_COMMIT)
+    async def insert(self, execution: Execution) -> None:
+        """Write a new execution's record; returns once committed (it survives the emulator
+        being killed)."""
+        await RECORD.insert(self.db, execution)
+
+    def insert_later(self, execution: Execution) -> None:
+        """A sync execution's record as it starts (`processing`), written only if the execution
+        still runs `LAZY_COMMIT` seconds from now (and committed with whatever commits next);
+        `save` writes a faster one whole, finished, in one statement. Meanwhile it is not
+        listed (nobody has its ID before the answer)."""
+        handle = asyncio.get_running_loop().call_later(
+            LAZY_COMMIT, self._write_unwritten, execution.id
+        )
+        self._unwritten[execution.id] = (replace(execution), handle)
+
+    def _write_unwritten(self, execution_id: str) -> None:
+        record, _ = self._unwritten.pop(execution_id)
+        sql, values = RECORD.insert_statement(record)
+        try:
+            self.db.stage(sql, values)
+        except sqlite3.Error as exc:  # `save` tries again, and fails the execution if it fails
+            logger.error("Could not write execution %s: %s", execution_id, exc)
+            self._unwritten[execution_id] = (record, None)
+
+    def forget_unwritten(
+        self, function_id: str | None = None, *, execution_id: str | None = None
+    ) -> None:
+        """Drop the unwritten records (of one function, or one execution): their executions were
+        deleted (a reset, a restore, the function's deletion) or ended without a result while
+        they ran, so nothing of them is kept."""
+        for unwritten_id, (record, handle) in list(self._unwritten.items()):
+            if execution_id is not None and unwritten_id != execution_id:
+                continue
+            if function_id is None or record.function_id == function_id:
+                if handle is not None:
+                    handle.cancel()
+                del self._unwritten[unwritten_id]
 
     async def save(self, execution: Execution, *, durable: bool = True) -> None:
-        """Store what changes while an execution runs: its status, result and `$updatedAt`.
+        """Store what changes while an execution runs: its status, result and `$updatedAt`; or
+        the whole record when `insert_later` did not write it yet.
 
-        Its other columns never change; leaving them out of the UPDATE leaves the indexes on
-        them (ID, function, creation time) untouched, a third of the pages a save writes.
+        An update leaves the other columns out: it then leaves the indexes on them (ID,
+        function, creation time) untouched, a third of the pages a save writes.
 
         Args:
-            durable: as for `insert`.
+            durable: return once committed (the commit is shared with the writes made until
+                the event loop's next pass); False returns at once, the commit following at
+                the loop's next pass.
         """
-        values = [
-            execution.status,
-            execution.status_code,
-            execution.response,
-            execution.stdout,
-            execution.stderr,
-            execution.duration,
-            format_datetime(execution.updated_at),
-            execution.id,
-        ]
-        if durable:
-            await self.db.write(_SAVE, values)
+        unwritten = self._unwritten.pop(execution.id, None)
+        if unwritten is not None:
+            if unwritten[1] is not None:
+                unwritten[1].cancel()
+            sql, values = RECORD.insert_statement(execution)
         else:
-            self.db.stage(_SAVE, values)
+            sql = _SAVE
+            values = [
+                execution.status,
+                execution.status_code,
+                execution.response,
+                execution.stdout,
+                execution.stderr,
+                execution.duration,
+                format_datetime(execution.updated_at),
+                execution.id,
+            ]
+        if durable:
+            await self.db.write_shared(sql, values)
+        else:
+            self.db.stage(sql, values)
 
     async def get(self, execution_id: str) -> Execution | None:
         return await RECORD.get(self.db, execution_id)
 
     async def delete_for_function(self, function_id: str) -> None:
+        self.forget_unwritten(function_id)
         await self.db.write("DELETE FROM executions WHERE function_id = ?", [function_id])
 
     async def page(

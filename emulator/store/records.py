@@ -64,6 +64,7 @@ class Record(Generic[T]):
         self.factory = factory
         self.columns = tuple(columns)
         self.has_search = False
+        self._insert_sql: str | None = None
 
     def with_search(self) -> Record[T]:
         self.has_search = True
@@ -88,11 +89,16 @@ class Record(Generic[T]):
         durable: return once committed; False returns at once, the commit following within
             `within` seconds (`Database.stage`).
         """
-        names = self._names()
-        sql = (
-            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        )
-        await self._write(db, sql, self._values(obj), durable, within)
+        sql, values = self.insert_statement(obj)
+        await self._write(db, sql, values, durable, within)
+
+    def insert_statement(self, obj: T) -> tuple[str, list[Any]]:
+        """The INSERT of `obj` and its values."""
+        if self._insert_sql is None:
+            names = self._names()
+            marks = ", ".join("?" * len(names))
+            self._insert_sql = f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})"
+        return self._insert_sql, self._values(obj)
 
     async def update(self, db: Database, obj: T, *, durable: bool = True) -> None:
         """Args:

@@ -546,6 +546,8 @@ class Worker:
         self.load_stderr = ""
         self.first_execution = True
         self._loop = None
+        self._env = None  # what set_env left in os.environ
+        self._env_raw = None
 
     def load(self):
         capture = Capture()
@@ -568,17 +570,36 @@ class Worker:
         return {"type": "ready"}
 
     def set_env(self, variables):
-        os.environ.clear()
-        os.environ.update(self.base_env)
+        """The environment becomes the worker's own plus `variables` (which win). Only what
+        differs is written (rebuilding all of it cost ~100 µs per execution): against what the
+        last execution was given when the environment is as it was left (checked on CPython's
+        byte-level copy, one dict comparison), else against the live environment."""
+        wanted = dict(self.base_env)
         for key, value in variables.items():
             if value is None:
                 value = ""
+            wanted[str(key)] = value if isinstance(value, str) else str(value)
+        environ = os.environ
+        raw = getattr(environ, "_data", None)
+        if self._env is not None and raw is not None and raw == self._env_raw:
+            before = self._env
+        else:
+            before = dict(environ)
+        for key in before:
+            if key not in wanted:
+                environ.pop(key, None)
+        for key, value in wanted.items():
+            if before.get(key) == value:
+                continue
             try:
-                os.environ[str(key)] = value if isinstance(value, str) else str(value)
+                environ[key] = value
             except (ValueError, OSError):
                 _log(
                     f"variable {key!r} cannot be put in the environment; it stays in req.variables"
                 )
+                wanted.pop(key)
+        self._env = wanted
+        self._env_raw = dict(raw) if raw is not None else None
 
     def _await(self, awaitable):
         import asyncio
