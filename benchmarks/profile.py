@@ -20,6 +20,8 @@ from pathlib import Path
 import executions
 import harness
 
+NATIVE: list[str] = []
+
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -83,7 +85,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--language", default="python")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--native", action="store_true", help="C frames too (py-spy --native)")
     args = parser.parse_args()
+    if args.native:
+        NATIVE.append("--native")
     with tempfile.TemporaryDirectory() as tmp, harness.emulator(Path(tmp) / "data") as server:
         target, _ = executions.deploy_language(server, args.language)
         for _ in range(200):

@@ -183,7 +183,9 @@ async def run_execution(ctx: Context, job: Job) -> Execution:
     )
     apply_result(execution, result)
     execution.updated_at = ctx.clock()
-    await ctx.executions.save(execution)  # durable: committed before anyone is answered
+    # Durable: committed before anyone is answered; in one commit with the results of other
+    # executions that finish meanwhile, if any run.
+    await ctx.executions.save(execution, share=ctx.executor.running > 0)
     debugger = None
     if ctx.settings.debugged(fn.id):
         debugger = ctx.executor.debug.endpoint(fn.id, ctx.runtimes[fn.runtime].language)

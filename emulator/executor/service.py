@@ -45,6 +45,8 @@ class Executor:
         self.idle_timeout = idle_timeout
         self.memory_mb = memory_mb
         self.pool_size = pool_size
+        self.running = 0
+        """Executions running now (in `execute`)."""
         self.log = log or logging.getLogger("emulator.executor")
         self._children = process.Children()
         self._builder = Builder(
@@ -146,64 +148,68 @@ class Executor:
         busy workers of the pool is not held against it; a cold start is. A function run under a
         debugger (`function_id` among `debug`) uses its debug worker (see `DebugWorkers`).
         """
-        if self.debug.covers(function_id):
-            result = await self.debug.execute(
-                function_id=function_id,
-                deployment_id=deployment_id,
-                build_id=build_id,
-                runtime=runtime,
-                entrypoint=entrypoint,
-                payload=payload,
-                variables=variables,
-                timeout=timeout,
-                execution_id=execution_id,
-            )
-            if result is not None:
-                return result
-        started = time.perf_counter()
-        worker = None
-        pool: Pool | None = None
-        loop = asyncio.get_running_loop()
+        self.running += 1
         try:
-            async with asyncio.timeout(None) as deadline:
-
-                def turn() -> None:
-                    nonlocal started
-                    started = time.perf_counter()
-                    deadline.reschedule(loop.time() + timeout)
-
-                pool = self._pool(deployment_id, build_id, runtime, entrypoint)
-                worker = await pool.acquire(variables, on_turn=turn)
-                if worker.load_error is not None:
-                    reply = Result(execution_id, 500, "", "", worker.load_error)
-                else:
-                    request = Execute(id=execution_id, payload=payload, variables=variables)
-                    reply = await worker.call(request)
-        except TimeoutError:
-            if worker is not None and pool is not None:
-                self.log.warning(
-                    "[%s] execution %s timed out after %gs; its worker is stopped",
-                    deployment_id,
-                    execution_id,
-                    timeout,
+            if self.debug.covers(function_id):
+                result = await self.debug.execute(
+                    function_id=function_id,
+                    deployment_id=deployment_id,
+                    build_id=build_id,
+                    runtime=runtime,
+                    entrypoint=entrypoint,
+                    payload=payload,
+                    variables=variables,
+                    timeout=timeout,
+                    execution_id=execution_id,
                 )
-                pool.retire(worker)
-            elapsed = max(time.perf_counter() - started, timeout)
-            return ExecutionResult(500, "", "", TIMEOUT_MESSAGE, elapsed)
-        except asyncio.CancelledError:  # the caller gave up: the worker's state is unknown
-            if worker is not None and pool is not None:
-                pool.retire(worker)
-            raise
-        except WorkerFailed as exc:
-            if worker is not None and pool is not None:
-                pool.retire(worker)
-            self.log.warning("[%s] execution %s failed: %s", deployment_id, execution_id, exc)
-            return ExecutionResult(500, "", "", truncate(str(exc)), time.perf_counter() - started)
-        pool.release(worker)
-        duration = time.perf_counter() - started
-        return ExecutionResult(
-            reply.status_code, reply.response, reply.stdout, reply.stderr, duration
-        )
+                if result is not None:
+                    return result
+            started = time.perf_counter()
+            worker = None
+            pool: Pool | None = None
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(None) as deadline:
+
+                    def turn() -> None:
+                        nonlocal started
+                        started = time.perf_counter()
+                        deadline.reschedule(loop.time() + timeout)
+
+                    pool = self._pool(deployment_id, build_id, runtime, entrypoint)
+                    worker = await pool.acquire(variables, on_turn=turn)
+                    if worker.load_error is not None:
+                        reply = Result(execution_id, 500, "", "", worker.load_error)
+                    else:
+                        request = Execute(id=execution_id, payload=payload, variables=variables)
+                        reply = await worker.call(request)
+            except TimeoutError:
+                if worker is not None and pool is not None:
+                    self.log.warning(
+                        "[%s] execution %s timed out after %gs; its worker is stopped",
+                        deployment_id,
+                        execution_id,
+                        timeout,
+                    )
+                    pool.retire(worker)
+                elapsed = max(time.perf_counter() - started, timeout)
+                return ExecutionResult(500, "", "", TIMEOUT_MESSAGE, elapsed)
+            except asyncio.CancelledError:  # the caller gave up: the worker's state is unknown
+                if worker is not None and pool is not None:
+                    pool.retire(worker)
+                raise
+            except WorkerFailed as exc:
+                if worker is not None and pool is not None:
+                    pool.retire(worker)
+                self.log.warning("[%s] execution %s failed: %s", deployment_id, execution_id, exc)
+                return ExecutionResult(500, "", "", truncate(str(exc)), time.perf_counter() - started)
+            pool.release(worker)
+            duration = time.perf_counter() - started
+            return ExecutionResult(
+                reply.status_code, reply.response, reply.stdout, reply.stderr, duration
+            )
+        finally:
+            self.running -= 1
 
     async def stop_deployment(self, deployment_id: str) -> None:
         """Stop the deployment's workers: idle ones now, busy ones once their execution ends."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from dataclasses import replace
 from datetime import datetime
 
 from emulator.dates import format_datetime
@@ -80,7 +79,8 @@ class ExecutionStore:
         handle = asyncio.get_running_loop().call_later(
             LAZY_COMMIT, self._write_unwritten, execution.id
         )
-        self._unwritten[execution.id] = (replace(execution), handle)
+        # Not a copy: the result changes it only right before `save`, which drops it from here.
+        self._unwritten[execution.id] = (execution, handle)
 
     def _write_unwritten(self, execution_id: str) -> None:
         record, _ = self._unwritten.pop(execution_id)
@@ -105,7 +105,9 @@ class ExecutionStore:
                     handle.cancel()
                 del self._unwritten[unwritten_id]
 
-    async def save(self, execution: Execution, *, durable: bool = True) -> None:
+    async def save(
+        self, execution: Execution, *, durable: bool = True, share: bool = False
+    ) -> None:
         """Store what changes while an execution runs: its status, result and `$updatedAt`; or
         the whole record when `insert_later` did not write it yet.
 
@@ -113,9 +115,10 @@ class ExecutionStore:
         function, creation time) untouched, a third of the pages a save writes.
 
         Args:
-            durable: return once committed (the commit is shared with the writes made until
-                the event loop's next pass); False returns at once, the commit following at
-                the loop's next pass.
+            durable: return once committed; False returns at once, the commit following at the
+                loop's next pass.
+            share: a durable save shares its commit with the writes made until the loop's next
+                pass (worth it when other executions may finish by then).
         """
         unwritten = self._unwritten.pop(execution.id, None)
         if unwritten is not None:
@@ -134,10 +137,12 @@ class ExecutionStore:
                 format_datetime(execution.updated_at),
                 execution.id,
             ]
-        if durable:
+        if not durable:
+            self.db.stage(sql, values)
+        elif share:
             await self.db.write_shared(sql, values)
         else:
-            self.db.stage(sql, values)
+            await self.db.write(sql, values)
 
     async def get(self, execution_id: str) -> Execution | None:
         return await RECORD.get(self.db, execution_id)

@@ -33,6 +33,7 @@ class FakeExecutor:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.running = 0  # executions in progress (none: each answers at once)
 
     async def build(self, **kwargs: Any) -> BuildResult:
         return BuildResult(True, "", "", 0.0)
