@@ -37,8 +37,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(self.max_bytes)(scope, receive, send)
+        if declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await too_large(self.max_bytes)(scope, receive, send)
+            else:  # the server reads no more than the declared length: nothing to count
+                await self.app(scope, receive, send)
             return
         received = 0
         started = False

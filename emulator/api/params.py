@@ -146,9 +146,16 @@ def _json_object(body: bytes) -> dict[str, Any]:
     """A JSON body as PHP's `json_decode` would take it: anything it rejects becomes `{}`."""
     try:
         value = json.loads(body or b"{}")
-        if not isinstance(value, dict) or _too_deep(value, MAX_JSON_DEPTH):
+        if not isinstance(value, dict):
             return {}
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates: PHP rejects them
+        # Nesting needs brackets, and a lone surrogate (which PHP rejects) an escape or raw
+        # UTF-8 of one: most bodies have neither, and skip the walks.
+        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _too_deep(
+            value, MAX_JSON_DEPTH
+        ):
+            return {}
+        if b"\\u" in body or b"\xed" in body:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeEncodeError):
         return {}
     return value

@@ -202,7 +202,9 @@ class Executor:
                 if worker is not None and pool is not None:
                     pool.retire(worker)
                 self.log.warning("[%s] execution %s failed: %s", deployment_id, execution_id, exc)
-                return ExecutionResult(500, "", "", truncate(str(exc)), time.perf_counter() - started)
+                return ExecutionResult(
+                    500, "", "", truncate(str(exc)), time.perf_counter() - started
+                )
             pool.release(worker)
             duration = time.perf_counter() - started
             return ExecutionResult(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -85,6 +86,29 @@ def test_an_execution_in_flight_never_writes_after_the_reset(emu: AppwriteEmulat
     with pytest.raises(EmulatorError, match="execution_not_found"):
         status(emu, "sleep", queued["$id"])
     assert emu.execute("sleep", {"seconds": 0})["response"] == "slept 0.0"  # on a new worker
+
+
+def test_a_sync_execution_is_listed_while_it_runs(emu: AppwriteEmulator) -> None:
+    """A sync execution's record is written once it has run 50 ms (a faster one is written
+    once, finished): a longer one is listed as `processing` meanwhile."""
+    emu.deploy("sleep", SLEEP, "main.py")
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(emu.execute, "sleep", {"seconds": 0.6})
+        listed = wait_for(lambda: emu.functions.list_executions("sleep")["executions"] or None)
+        assert [e["status"] for e in listed] == ["processing"]
+        done = answer.result()
+    assert done["status"] == "completed" and done["$id"] == listed[0]["$id"]
+    assert status(emu, "sleep", done["$id"]) == "completed"
+
+
+def test_a_sync_execution_running_across_a_reset_leaves_no_record(emu: AppwriteEmulator) -> None:
+    emu.deploy("sleep", SLEEP, "main.py")
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(emu.execute, "sleep", {"seconds": 0.6})
+        wait_for(lambda: total(emu, "sleep") == 1)
+        emu.reset(keep_functions=True)
+        assert answer.result()["status"] == "completed"  # its caller still gets the answer
+    assert total(emu, "sleep") == 0
 
 
 def names(emu: AppwriteEmulator) -> list[str]:
