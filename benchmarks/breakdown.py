@@ -106,6 +106,7 @@ def serve_with_timers(argv: list[str]) -> None:
                         marks["respond"] - marks["saved"],
                         ended - marks["respond"],
                     ),
+                    strict=True,
                 ):
                     spans[name].append(value)
 
