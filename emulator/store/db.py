@@ -104,11 +104,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX executions_function_status ON executions (function_id, status);
     CREATE INDEX executions_function_created ON executions (function_id, created_at);
     """,
-    # Both indexes above start with function_id: the one on it alone only cost every insert a
-    # page write.
-    """
-    DROP INDEX executions_function;
-    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.models import Function
-from emulator.queries import FUNCTIONS_SCHEMA, MAX_VALUES, parse_queries
+from emulator.models import Execution, Function
+from emulator.queries import EXECUTIONS_SCHEMA, FUNCTIONS_SCHEMA, MAX_VALUES, parse_queries
 from emulator.store.db import Database
+from emulator.store.executions import ExecutionStore
 from emulator.store.functions import FunctionStore
 
 
@@ -63,3 +64,43 @@ def test_a_thousand_single_value_filters(query: str, tmp_path: Path) -> None:
 def test_a_thousand_orders_with_a_cursor(tmp_path: Path) -> None:
     queries = ['orderDesc("timeout")', 'orderAsc("name")'] * 499 + ['cursorAfter("f4")', "limit(2)"]
     assert _ids(queries, tmp_path) == (6, ["f3", "f2"])
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        [],  # the first page, oldest first, with its total
+        ['orderDesc("$createdAt")'],
+        ['equal("status", ["failed"])'],
+        ['cursorAfter("e000050")'],
+    ],
+)
+def test_execution_lists_read_an_index_in_order(queries: list[str], tmp_path: Path) -> None:
+    """Lists of a function's executions stay fast however many are stored: every query a list
+    runs finds the function's rows through an index, in the order asked (no scan of the table,
+    no sort of all the function's rows; rows with the same `$createdAt` may be put in order among
+    themselves)."""
+
+    async def scenario() -> list[str]:
+        db = await Database.open(tmp_path / "e.sqlite3")
+        store = ExecutionStore(db)
+        now = datetime(2024, 1, 1, tzinfo=UTC)
+        for i in range(100):
+            await store.insert(Execution(f"e{i:06d}", "fn", "dep", "http", "completed", now, now))
+        ran: list[str] = []
+        db.conn.raw.set_trace_callback(ran.append)
+        await store.page("fn", parse_queries(queries, EXECUTIONS_SCHEMA), None)
+        db.conn.raw.set_trace_callback(None)
+        plans = []
+        for sql in ran:
+            if sql.lstrip().upper().startswith("SELECT"):
+                rows = db.conn.raw.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+                plans += [str(row[3]) for row in rows]
+        await db.close()
+        return plans
+
+    plans = asyncio.run(scenario())
+    assert plans
+    for step in plans:
+        assert not step.startswith("SCAN executions"), plans
+        assert "TEMP B-TREE FOR ORDER BY" not in step, plans
