@@ -571,9 +571,10 @@ class Worker:
 
     def set_env(self, variables):
         """The environment becomes the worker's own plus `variables` (which win). Only what
-        differs is written (rebuilding all of it cost ~100 µs per execution): against what the
-        last execution was given when the environment is as it was left (checked on CPython's
-        byte-level copy, one dict comparison), else against the live environment."""
+        differs is written (rebuilding all of it took most of a hello execution's time):
+        against what the last execution was given when the environment is as it was left
+        (checked on CPython's byte-level copy, one dict comparison), else against the live
+        environment."""
         wanted = dict(self.base_env)
         for key, value in variables.items():
             if value is None:

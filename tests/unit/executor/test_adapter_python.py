@@ -246,3 +246,33 @@ def test_works_on_every_supported_interpreter(python: str) -> None:
         reply = worker.execute(timeout=30)
         assert (len(reply["stdout"]), len(reply["response"])) == (1_000_000, 1_000_000)
     assert os.path.exists(python)
+
+
+def test_what_a_function_does_to_os_environ_is_undone_for_the_next(tmp_path: Path) -> None:
+    # The worker writes only the variables that changed since the last execution, unless the
+    # function changed the environment itself: then all of it is compared again.
+    code = _write(
+        tmp_path,
+        {
+            "main.py": """\
+                import json, os
+
+                def main(req, res):
+                    seen = {k: os.environ.get(k) for k in ("MINE", "CUSTOM", "APPWRITE_FUNCTION_ID")}
+                    if req.payload == "meddle":
+                        os.environ["MINE"] = "left behind"
+                        os.environ["APPWRITE_FUNCTION_ID"] = "overwritten"
+                        del os.environ["CUSTOM"]
+                    res.send(json.dumps(seen))
+            """,
+        },
+    )
+    variables = {"APPWRITE_FUNCTION_ID": "fn", "CUSTOM": "kept"}
+    with python_worker(code) as worker:
+        worker.hello()
+        replies = [
+            json.loads(worker.execute(payload, variables)["response"])
+            for payload in ("meddle", "look", "look")
+        ]
+    expected = {"MINE": None, "CUSTOM": "kept", "APPWRITE_FUNCTION_ID": "fn"}
+    assert replies == [expected, expected, expected]
