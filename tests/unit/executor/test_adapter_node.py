@@ -7,30 +7,21 @@ tests start the real worker against a user function and check what a user would 
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.unit.executor.worker_client import node_executable, node_worker
+from tests.unit.executor.worker_client import node_executable, node_worker, write_files
 
 pytestmark = pytest.mark.skipif(node_executable() is None, reason="node is not on PATH")
-
-
-def _write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return folder
 
 
 # -- loading --------------------------------------------------------------------------------------
 
 
 def test_missing_dependency_shows_the_require_error(tmp_path: Path) -> None:
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "index.js": """\
@@ -162,7 +153,7 @@ def test_timer_error_after_the_reply_is_logged_and_the_worker_keeps_serving() ->
 
 
 def test_unhandled_rejection_before_the_reply_fails_the_execution(tmp_path: Path) -> None:
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "index.js": """\

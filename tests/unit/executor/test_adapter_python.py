@@ -10,12 +10,11 @@ import json
 import os
 import resource
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.unit.executor.worker_client import python_worker
+from tests.unit.executor.worker_client import python_worker, write_files
 
 
 def _interpreters() -> list[str]:
@@ -32,20 +31,12 @@ def _interpreters() -> list[str]:
     return found
 
 
-def _write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return folder
-
-
 # -- loading --------------------------------------------------------------------------------------
 
 
 def test_import_error_of_a_sibling_is_a_load_error(tmp_path: Path) -> None:
     # 1.3 never put the function folder on sys.path: only relative imports reach siblings.
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "helpers.py": "VALUE = 1\n",
@@ -66,11 +57,11 @@ def test_import_error_of_a_sibling_is_a_load_error(tmp_path: Path) -> None:
 
 
 def test_deps_dir_comes_first_on_sys_path(tmp_path: Path) -> None:
-    deps = _write(
+    deps = write_files(
         tmp_path / "deps",
         {"greetlib/__init__.py": "def hello(name):\n    return 'hi ' + name\n"},
     )
-    code = _write(
+    code = write_files(
         tmp_path / "code",
         {
             "main.py": """\
@@ -154,7 +145,7 @@ def test_async_main_is_awaited() -> None:
 def test_a_task_left_running_logs_to_the_worker_not_to_the_next_execution(
     tmp_path: Path,
 ) -> None:
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "main.py": """\
@@ -189,7 +180,7 @@ def test_a_task_left_running_logs_to_the_worker_not_to_the_next_execution(
 
 
 def test_user_code_sees_an_empty_stdin(tmp_path: Path) -> None:
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "main.py": """\
@@ -251,7 +242,7 @@ def test_works_on_every_supported_interpreter(python: str) -> None:
 def test_what_a_function_does_to_os_environ_is_undone_for_the_next(tmp_path: Path) -> None:
     # The worker writes only the variables that changed since the last execution, unless the
     # function changed the environment itself: then all of it is compared again.
-    code = _write(
+    code = write_files(
         tmp_path,
         {
             "main.py": """\

@@ -7,13 +7,10 @@ covered with the other languages' in test_workers.py.)
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import shutil
-import tarfile
 import textwrap
 import threading
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,9 +18,10 @@ from typing import Any, ClassVar
 import pytest
 
 from emulator.catalog import CATALOGUE
-from emulator.executor import ExecutionResult, Executor
+from emulator.executor import Executor
 from emulator.executor.discovery import LocalRuntime
 from emulator.executor.results import BuildResult
+from tests.unit.executor.worker_client import BuiltDeployment
 
 pytestmark = pytest.mark.anyio
 
@@ -54,63 +52,20 @@ def _runtime(language: str) -> LocalRuntime:
     return LocalRuntime(runtime, language, interpreter)
 
 
-class Deployment:
+class Deployment(BuiltDeployment):
     def __init__(self, executor: Executor, language: str, tmp_path: Path) -> None:
-        self.executor = executor
+        super().__init__(executor, _runtime(language), ENTRYPOINTS[language], tmp_path)
         self.language = language
-        self.tmp_path = tmp_path
-        self.runtime = _runtime(language)
-        self.entrypoint = ENTRYPOINTS[language]
-        self.build_id = "b" + uuid.uuid4().hex[:8]
-        self.deployment_id = "d" + uuid.uuid4().hex[:8]
 
     async def build(
         self, files: dict[str, str] | None = None, entrypoint: str | None = None
     ) -> BuildResult:
         self.entrypoint = entrypoint or self.entrypoint
-        archive = self.tmp_path / f"{self.build_id}.tar.gz"
         assert files is not None
-        with tarfile.open(archive, "w:gz") as tar:
-            for name, text in files.items():
-                data = textwrap.dedent(text).lstrip("\n").encode()
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return await self.executor.build(
-            build_id=self.build_id,
-            archive=archive,
-            runtime=self.runtime,
-            entrypoint=self.entrypoint,
-            env={},
+        # Without the leading newline of a triple-quoted text: PHP would print it before `<?php`.
+        return await self.build_files(
+            {name: textwrap.dedent(text).lstrip("\n") for name, text in files.items()}
         )
-
-    async def run(
-        self,
-        action: str | None = None,
-        *,
-        payload: str | None = None,
-        timeout: float = 20,
-        variables: dict[str, str] | None = None,
-        **data: Any,
-    ) -> ExecutionResult:
-        if payload is None:
-            payload = json.dumps({"action": action, **data}) if action else ""
-        return await self.executor.execute(
-            deployment_id=self.deployment_id,
-            build_id=self.build_id,
-            runtime=self.runtime,
-            entrypoint=self.entrypoint,
-            payload=payload,
-            variables=variables or {},
-            timeout=timeout,
-            execution_id="e" + uuid.uuid4().hex[:8],
-        )
-
-    async def token(self) -> dict[str, Any]:
-        result = await self.run()
-        assert result.status_code == 200, result
-        body: dict[str, Any] = json.loads(result.response)
-        return body
 
 
 Factory = Callable[..., Awaitable[Deployment]]
@@ -246,13 +201,13 @@ async def test_php_composer_dependencies_from_a_path_repository(
 ) -> None:
     deployment = await deploy("php", COMPOSER_PROJECT)
     assert "Installing acme/greeter" in deployment.result.stdout + deployment.result.stderr
-    result = await deployment.run(payload="Ada")
+    result = await deployment.execute("Ada")
     assert (result.status_code, result.response) == (200, "Hello Ada from a package"), result
     # The same composer.json again: the installed vendor folder comes from the cache.
     again = Deployment(deployment.executor, "php", tmp_path)
     rebuilt = await again.build(COMPOSER_PROJECT)
     assert rebuilt.ok and rebuilt.stdout.startswith("Reusing cached dependencies (composer.json")
-    assert (await again.run(payload="Grace")).response == "Hello Grace from a package"
+    assert (await again.execute("Grace")).response == "Hello Grace from a package"
 
 
 @pytest.mark.parametrize("language", [_language("php")])
@@ -269,7 +224,7 @@ async def test_php_vendor_autoload_is_there_without_composer_json(
             """
     }
     deployment = await deploy("php", files, "src/index.php")
-    assert (await deployment.run()).response == "autoloaded"
+    assert (await deployment.execute()).response == "autoloaded"
 
 
 @pytest.mark.skipif(shutil.which("composer") is None, reason="composer is missing")
@@ -287,7 +242,7 @@ async def test_php_a_composer_json_without_dependencies_works(
             """,
     }
     deployment = await deploy("php", files)
-    assert (await deployment.run()).response == "hi"
+    assert (await deployment.execute()).response == "hi"
 
 
 @pytest.mark.skipif(shutil.which("composer") is None, reason="composer is missing")
@@ -313,12 +268,12 @@ async def test_ruby_gems_from_the_gemfile_are_loaded(
     deploy: Factory, language: str, tmp_path: Path
 ) -> None:
     deployment = await deploy("ruby", GEM_PROJECT)
-    result = await deployment.run(payload="Ada")
+    result = await deployment.execute("Ada")
     assert (result.status_code, result.response) == (200, "Hello Ada from a gem"), result
     again = Deployment(deployment.executor, "ruby", tmp_path)
     rebuilt = await again.build(GEM_PROJECT)
     assert rebuilt.ok and rebuilt.stdout.startswith("Reusing cached dependencies (Gemfile")
-    assert (await again.run(payload="Grace")).response == "Hello Grace from a gem"
+    assert (await again.execute("Grace")).response == "Hello Grace from a gem"
 
 
 @pytest.mark.skipif(shutil.which("bundle") is None, reason="bundler is missing")
@@ -348,18 +303,18 @@ async def test_deno_remote_imports_are_cached_at_build_time(
             """
     }
     deployment = await deploy("deno", files)
-    result = await deployment.run(payload="Ada")
+    result = await deployment.execute("Ada")
     assert (result.status_code, result.response) == (200, "Hi Ada from a module"), result
     # The module is in the build: executions (and the next build) never fetch it again.
     (tmp_path / "served" / "greet.ts").unlink()
     await deployment.executor.stop_deployment(deployment.deployment_id)
     deployment.executor.resume_deployment(deployment.deployment_id)
-    assert (await deployment.run(payload="Bo")).response == "Hi Bo from a module"
+    assert (await deployment.execute("Bo")).response == "Hi Bo from a module"
     again = Deployment(deployment.executor, "deno", tmp_path)
     rebuilt = await again.build(files)
     assert rebuilt.ok, rebuilt
     assert rebuilt.stdout.startswith("Reusing cached dependencies (Deno modules")
-    assert (await again.run(payload="Grace")).response == "Hi Grace from a module"
+    assert (await again.execute("Grace")).response == "Hi Grace from a module"
 
 
 @pytest.mark.parametrize("language", [_language("deno")])

@@ -14,7 +14,6 @@ import sys
 import tarfile
 import textwrap
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from emulator.executor.discovery import LocalRuntime
 from emulator.executor.protocol import MAX_REPLY_LINE
 from emulator.executor.results import BuildResult, truncate
 from tests.unit.executor.worker_client import LANGUAGES as BY_NAME
-from tests.unit.executor.worker_client import ROOT, Language, language_params
+from tests.unit.executor.worker_client import ROOT, BuiltDeployment, Language, language_params
 
 pytestmark = pytest.mark.anyio
 
@@ -49,40 +48,26 @@ def _python_interpreter() -> str:
 LANGUAGES = language_params()
 
 
-class Harness:
+class Harness(BuiltDeployment):
     """One executor plus one built "toolbox" deployment of a language."""
 
     def __init__(self, executor: Executor, language: Language, tmp_path: Path) -> None:
-        self.executor = executor
-        self.language = language
-        self.tmp_path = tmp_path
         # The python-3.9 runtime runs on a Python 3.9 when pyenv has one.
         interpreter = _python_interpreter() if language.name == "python" else language.executable()
         assert interpreter is not None
-        self.runtime = _runtime(language.runtime_id, interpreter)
-        self.entrypoint = language.entrypoint
+        runtime = _runtime(language.runtime_id, interpreter)
+        super().__init__(executor, runtime, language.entrypoint, tmp_path)
+        self.language = language
         self.source = (language.fixture(TOOLBOX) / language.entrypoint).read_text()
-        self.build_id = "b" + uuid.uuid4().hex[:8]
-        self.deployment_id = "d" + uuid.uuid4().hex[:8]
 
     @property
     def code_dir(self) -> str:
         return str(self.tmp_path / "builds" / self.build_id / "code")
 
     async def build(self, files: dict[str, str] | None = None, ok: bool = True) -> BuildResult:
-        archive = self.tmp_path / f"{self.build_id}.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            for name, text in (files or {self.entrypoint: self.source}).items():
-                data = textwrap.dedent(text).encode()
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        result = await self.executor.build(
-            build_id=self.build_id,
-            archive=archive,
-            runtime=self.runtime,
-            entrypoint=self.entrypoint,
-            env={},
+        sources = files or {self.entrypoint: self.source}
+        result = await self.build_files(
+            {name: textwrap.dedent(text) for name, text in sources.items()}
         )
         assert result.ok is ok, result
         return result
@@ -95,23 +80,9 @@ class Harness:
         variables: dict[str, str] | None = None,
         **data: Any,
     ) -> ExecutionResult:
+        """Ask the toolbox for `action` with `data`; no action: its token."""
         payload = json.dumps({"action": action, **data}) if action else ""
-        return await self.executor.execute(
-            deployment_id=self.deployment_id,
-            build_id=self.build_id,
-            runtime=self.runtime,
-            entrypoint=self.entrypoint,
-            payload=payload,
-            variables=variables or {},
-            timeout=timeout,
-            execution_id="e" + uuid.uuid4().hex[:8],
-        )
-
-    async def token(self) -> dict[str, Any]:
-        result = await self.run()
-        assert result.status_code == 200, result
-        body: dict[str, Any] = json.loads(result.response)
-        return body
+        return await self.execute(payload, timeout=timeout, variables=variables)
 
 
 Factory = Callable[..., Awaitable[Harness]]

@@ -9,17 +9,20 @@ Requests are encoded by the protocol module itself, so the adapters get the exec
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import queue
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,11 @@ from typing import Any
 import pytest
 
 from emulator.catalog import CATALOGUE
+from emulator.executor import ExecutionResult, Executor
+from emulator.executor.discovery import LocalRuntime
 from emulator.executor.launch import DENO_MIN_OS_MEMORY_MB, worker_command
 from emulator.executor.protocol import Execute, worker_arguments
+from emulator.executor.results import BuildResult
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "functions"
@@ -465,3 +471,65 @@ def peak_rss_mb(pid: int) -> float:
     """The highest resident memory of process `pid` so far (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
     return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def write_files(folder: Path, files: Mapping[str, str]) -> Path:
+    """`files` (name -> text, dedented) written into `folder`, which is returned: a function's code."""
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder
+
+
+class BuiltDeployment:
+    """One deployment of `runtime` built by a real `Executor` from source texts, then executed
+    on its warm workers (the executor tests' common ground)."""
+
+    def __init__(
+        self, executor: Executor, runtime: LocalRuntime, entrypoint: str, tmp_path: Path
+    ) -> None:
+        self.executor = executor
+        self.runtime = runtime
+        self.entrypoint = entrypoint
+        self.tmp_path = tmp_path
+        self.build_id = "b" + uuid.uuid4().hex[:8]
+        self.deployment_id = "d" + uuid.uuid4().hex[:8]
+
+    async def build_files(self, files: Mapping[str, str]) -> BuildResult:
+        """Build an archive of `files` (name -> text, as given)."""
+        archive = self.tmp_path / f"{self.build_id}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return await self.executor.build(
+            build_id=self.build_id,
+            archive=archive,
+            runtime=self.runtime,
+            entrypoint=self.entrypoint,
+            env={},
+        )
+
+    async def execute(
+        self, payload: str = "", *, timeout: float = 20, variables: dict[str, str] | None = None
+    ) -> ExecutionResult:
+        return await self.executor.execute(
+            deployment_id=self.deployment_id,
+            build_id=self.build_id,
+            runtime=self.runtime,
+            entrypoint=self.entrypoint,
+            payload=payload,
+            variables=variables or {},
+            timeout=timeout,
+            execution_id="e" + uuid.uuid4().hex[:8],
+        )
+
+    async def token(self) -> dict[str, Any]:
+        """What a function answering with its module's token (a JSON object) answers."""
+        result = await self.execute()
+        assert result.status_code == 200, result
+        body: dict[str, Any] = json.loads(result.response)
+        return body
