@@ -368,8 +368,8 @@ class Builder:
 
         transports = []
         try:
-            transports.append(await read_pipe(child.popen.stdout, collect(out), eof(0)))
-            transports.append(await read_pipe(child.popen.stderr, collect(err), eof(1)))
+            transports.append(read_pipe(child.popen.stdout, collect(out), eof(0)))
+            transports.append(read_pipe(child.popen.stderr, collect(err), eof(1)))
             code = await child.wait()
             await asyncio.wait(closed, timeout=2)
         finally:

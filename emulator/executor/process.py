@@ -219,31 +219,111 @@ def _seal_inherited_fds(last_kept: int) -> None:
                     os.set_inheritable(fd, False)
 
 
-class _Reader(asyncio.Protocol):
-    def __init__(self, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> None:
-        self._on_data = on_data
+class Pipe:
+    """One end of a pipe to a child, served by the event loop, whose descriptor is closed exactly
+    once, by `close`.
+
+    Not `loop.connect_read_pipe`/`connect_write_pipe`: under uvloop both libuv's handle and the
+    file object own the descriptor and each closes it (MagicStack/uvloop#763); with threads in
+    the process (the checkpointer, a test's client) the second close can hit a descriptor another
+    thread has just been given. This class reads and writes the descriptor with `add_reader` /
+    `add_writer`, on any loop.
+    """
+
+    READ_SIZE = 256 * 1024
+
+    def __init__(self, pipe: Any) -> None:
+        """Take over `pipe` (a file object): it is closed now, a copy of its descriptor kept."""
+        self._fd = os.dup(pipe.fileno())
+        pipe.close()
+        os.set_blocking(self._fd, False)
+        self._loop = asyncio.get_running_loop()
+        self._on_eof: Callable[[], None] | None = None
+        self._pending = bytearray()  # written while the pipe was full
+
+    def is_closing(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        """Stop and close the descriptor (what was not written yet is dropped); the reader's
+        `on_eof` follows if it did not run yet."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        self._loop.remove_reader(fd)
+        self._loop.remove_writer(fd)
+        os.close(fd)
+        on_eof, self._on_eof = self._on_eof, None
+        if on_eof is not None:  # later, as asyncio's transports do: the closer may be in a callback
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                self._loop.call_soon(on_eof)
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def read_into(self, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> None:
+        """Feed everything read to `on_data`, then call `on_eof` (at the end of the input, or
+        when closed before)."""
         self._on_eof = on_eof
 
-    def data_received(self, data: bytes) -> None:
-        self._on_data(data)
+        def readable() -> None:
+            try:
+                data = os.read(self._fd, self.READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if data:
+                on_data(data)
+            else:
+                self.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._on_eof()
+        self._loop.add_reader(self._fd, readable)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write `data` now, or as the pipe drains; nothing once closed, or once the reader has
+        gone (the pipe is then closed)."""
+        if self._fd < 0:
+            return
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            written = os.write(self._fd, data)
+        except (BlockingIOError, InterruptedError):
+            written = 0
+        except OSError:  # the child is gone
+            self.close()
+            return
+        if written < len(data):
+            self._pending += data[written:]
+            self._loop.add_writer(self._fd, self._drain)
+
+    def _drain(self) -> None:
+        try:
+            written = os.write(self._fd, self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self._pending[:written]
+        if not self._pending:
+            self._loop.remove_writer(self._fd)
 
 
-async def read_pipe(
-    source: Any, on_data: Callable[[bytes], None], on_eof: Callable[[], None]
-) -> asyncio.BaseTransport:
-    """Feed everything read from `source` (a pipe file object) to `on_data`, then `on_eof`."""
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.connect_read_pipe(lambda: _Reader(on_data, on_eof), source)
-    return transport
+def read_pipe(source: Any, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> Pipe:
+    """Feed everything read from `source` (a pipe file object, taken over) to `on_data`, then
+    call `on_eof`."""
+    pipe = Pipe(source)
+    pipe.read_into(on_data, on_eof)
+    return pipe
 
 
-async def write_pipe(target: Any) -> asyncio.WriteTransport:
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, target)
-    return transport
+def write_pipe(target: Any) -> Pipe:
+    """A writer of `target` (a pipe file object, taken over)."""
+    return Pipe(target)
 
 
 class LineSplitter:

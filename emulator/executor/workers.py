@@ -13,7 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.executor.process import Child, Children, LineSplitter, read_pipe, write_pipe
+from emulator.executor.process import (
+    Child,
+    Children,
+    LineSplitter,
+    Pipe,
+    read_pipe,
+    write_pipe,
+)
 from emulator.executor.protocol import (
     Execute,
     LoadError,
@@ -74,15 +81,15 @@ class Worker:
         self._hello: asyncio.Future[None] = self._loop.create_future()
         self._pending: asyncio.Future[Result] | None = None
         self._pending_id = ""
-        self._stdin: asyncio.WriteTransport | None = None
+        self._stdin: Pipe | None = None
         self._replies = ReplyReader()
         self._recent: deque[str] = deque(maxlen=_RECENT_LINES)
         self._open_reads = 3  # reply, stdout and stderr pipes not yet at end of file
         self._failure: str | None = None
         self.stopping = False  # killed on purpose: not a crash
         self._grace: asyncio.TimerHandle | None = None
-        self._transports: list[asyncio.BaseTransport] = []
-        self._pipes: list[Any] = []  # pipe files not (yet) owned by a transport
+        self._transports: list[Pipe] = []
+        self._pipes: list[Any] = []  # pipe files not (yet) taken over by a `Pipe`
         self.finished: asyncio.Future[None] = self._loop.create_future()
         self._unfinished = unfinished  # every worker of the executor until its pipes are closed
         unfinished.add(self)
@@ -113,17 +120,17 @@ class Worker:
         self.child = child
         self._pipes = [child.popen.stdin, child.reply, child.popen.stdout, child.popen.stderr]
         child.on_exit(self._exited)
-        self._stdin = await write_pipe(child.popen.stdin)
+        self._stdin = write_pipe(child.popen.stdin)
         self._transports.append(self._stdin)
         self._pipes.remove(child.popen.stdin)
-        self._transports.append(await read_pipe(child.reply, self._on_reply_data, self._on_eof))
+        self._transports.append(read_pipe(child.reply, self._on_reply_data, self._on_eof))
         self._pipes.remove(child.reply)
         for stream, level in (
             (child.popen.stdout, logging.INFO),
             (child.popen.stderr, logging.WARNING),
         ):
             lines = LineSplitter(self._own_output(level))
-            self._transports.append(await read_pipe(stream, lines.feed, self._eof_after(lines)))
+            self._transports.append(read_pipe(stream, lines.feed, self._eof_after(lines)))
             self._pipes.remove(stream)
         await self._hello
 
