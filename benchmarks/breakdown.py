@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import signal
+import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +40,9 @@ SPANS = (
 )
 
 
-def serve_with_timers(argv: list[str]) -> None:
-    """The server (`emulator.cli`) with timers around its steps; prints the medians at exit."""
+def serve_with_timers(report_path: str, argv: list[str]) -> None:
+    """The server (`emulator.cli`) with timers around its steps; writes the medians (µs) to
+    `report_path` as it exits."""
     import emulator.cli as cli
     from emulator.executor import workers
     from emulator.store import executions
@@ -120,9 +120,8 @@ def serve_with_timers(argv: list[str]) -> None:
     cli.create_app = with_timer  # type: ignore[assignment]
 
     def report() -> None:
-        for name, values in spans.items():
-            if values:
-                print(f"SPAN {name} {statistics.median(values) * 1e6:.0f}", file=sys.stderr)
+        medians = {name: statistics.median(v) * 1e6 for name, v in spans.items() if v}
+        Path(report_path).write_text(json.dumps(medians))
 
     atexit.register(report)
     sys.argv = ["appwrite-emulator", *argv]
@@ -131,7 +130,7 @@ def serve_with_timers(argv: list[str]) -> None:
 
 def main() -> int:
     if sys.argv[1:2] == ["--serve"]:
-        serve_with_timers(sys.argv[2:])
+        serve_with_timers(sys.argv[2], sys.argv[3:])
         return 0
     import executions
     import harness
@@ -141,36 +140,9 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        (data / "project").mkdir(parents=True)
-        port = harness.free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve",
-                "serve",
-                str(data / "project"),
-                "--data-dir",
-                str(data),
-                "--port",
-                str(port),
-                "--no-watch",
-                "--api-key",
-                harness.KEY,
-                "--project-id",
-                harness.PROJECT,
-                "--log-level",
-                "warning",
-            ],
-            cwd=harness.ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            harness.wait_until_up(f"http://127.0.0.1:{port}/v1/health/version", process)
-            server = harness.Emulator(process, port, data)
+        report = Path(tmp) / "spans.json"
+        program = (str(Path(__file__).resolve()), "--serve", str(report))
+        with harness.emulator(Path(tmp) / "data", program=program) as server:
             target, _ = executions.deploy_language(server, args.language)
             body = {"data": "warm"}
             harness.sequential(server.http, target.path, body, 300)
@@ -180,17 +152,13 @@ def main() -> int:
                 began = time.perf_counter()
                 server.http.get("/health/version")
                 health.append((time.perf_counter() - began) * 1000)
-        finally:
-            process.send_signal(signal.SIGINT)
-            _, errors = process.communicate(timeout=30)
+        spans = json.loads(report.read_text())  # written as the server stopped
     print(
         f"{args.language}: client p50 {client.p50 * 1000:.0f} µs for an execution, "
         f"{statistics.median(health) * 1000:.0f} µs for GET /v1/health/version"
     )
-    for line in errors.splitlines():
-        if line.startswith("SPAN "):
-            name, micros = line[5:].rsplit(" ", 1)
-            print(f"  {name:<20} {micros:>5} µs")
+    for name, micros in spans.items():
+        print(f"  {name:<20} {micros:>5.0f} µs")
     return 0
 
 

@@ -198,13 +198,15 @@ class Emulator:
         self.process.wait()
 
 
-def start_emulator(data_dir: Path, *extra: str) -> Emulator:
+def start_emulator(
+    data_dir: Path, *extra: str, program: tuple[str, ...] = ("-m", "emulator")
+) -> Emulator:
+    """`program` (what follows the interpreter on the command line) `serve`s on a free port."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "emulator",
+            *program,
             "serve",
             str(data_dir / "project"),
             "--data-dir",
@@ -230,9 +232,11 @@ def start_emulator(data_dir: Path, *extra: str) -> Emulator:
 
 
 @contextmanager
-def emulator(data_dir: Path, *extra: str) -> Iterator[Emulator]:
+def emulator(
+    data_dir: Path, *extra: str, program: tuple[str, ...] = ("-m", "emulator")
+) -> Iterator[Emulator]:
     (data_dir / "project").mkdir(parents=True, exist_ok=True)
-    server = start_emulator(data_dir, *extra)
+    server = start_emulator(data_dir, *extra, program=program)
     try:
         yield server
     finally:

@@ -25,19 +25,8 @@ import time
 from pathlib import Path
 
 import harness
+from executions import HELLO
 
-HELLO = {
-    "python": (
-        "python-3.9",
-        "main.py",
-        "def main(req, res):\n    res.json({'hello': req.payload})\n",
-    ),
-    "node": (
-        "node-18.0",
-        "index.js",
-        "module.exports = async (req, res) => { res.json({ hello: req.payload }); };\n",
-    ),
-}
 SLOW = "import time\n\ndef main(req, res):\n    time.sleep(0.02)\n    res.send('done')\n"
 
 

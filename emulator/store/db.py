@@ -270,9 +270,8 @@ class Database:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = Connection(conn)
         self._versions = dict.fromkeys(WATCHED, 0)
-        self._commit_at: asyncio.TimerHandle | None = None  # the commit `stage` scheduled
-        self._commit_due = 0.0  # when `_commit_at` fires (uvloop's handles cannot say)
-        self._sharing: list[asyncio.Future[None]] | None = None  # waiters of the shared commit
+        self._commit_scheduled = False  # a commit at the event loop's next pass
+        self._sharing: list[asyncio.Future[None]] = []  # who waits for that commit
         self._checkpointer = Checkpointer(path, lambda: conn.total_changes, self._finish_checkpoint)
 
     @classmethod
@@ -359,46 +358,39 @@ class Database:
             sqlite3.Error: the statement or the commit failed.
         """
         cursor = self.conn.raw.execute(sql, tuple(params))
-        loop = asyncio.get_running_loop()
-        if self._sharing is None:
-            self._sharing = []
-            loop.call_soon(self._commit_shared)
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sharing.append(done)
+        self._commit_soon()
         await done
         return cursor.rowcount
 
-    def _commit_shared(self) -> None:
-        self._commit_now()  # it tells the waiters
-
-    def _settle_shared(self, error: BaseException | None) -> None:
-        waiters, self._sharing = self._sharing, None
-        for done in waiters or ():
-            if done.done():  # its writer was cancelled: the statement is committed all the same
-                continue
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
-
-    def stage(self, sql: str, params: Iterable[Any] = (), *, within: float = 0.0) -> int:
+    def stage(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement in the open transaction without committing it: the next `write` or
-        `commit` does, or a commit `within` seconds from now at the latest (0: at the next pass
-        of the event loop). Returns the number of rows changed.
+        `commit` does, at the event loop's next pass at the latest. Returns the number of rows
+        changed.
 
         Readers (all on this connection) see the row at once; only a crash before the commit
         loses it. Staged statements share the commit of whatever comes next, so under load
         many executions' records go out in one commit.
         """
         cursor = self.conn.raw.execute(sql, tuple(params))
-        loop = asyncio.get_running_loop()
-        due = loop.time() + within
-        if self._commit_at is None or due < self._commit_due:
-            if self._commit_at is not None:
-                self._commit_at.cancel()
-            self._commit_at = loop.call_at(due, self._commit_now)
-            self._commit_due = due
+        self._commit_soon()
         return cursor.rowcount
+
+    def _commit_soon(self) -> None:
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit_now)
+
+    def _settle_shared(self, error: BaseException | None) -> None:
+        waiters, self._sharing = self._sharing, []
+        for done in waiters:
+            if done.done():  # its writer was cancelled: the statement is committed all the same
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
 
     async def commit(self) -> None:
         """Commit what is staged, now.
@@ -409,9 +401,7 @@ class Database:
         self._commit_now(raise_errors=True)
 
     def _commit_now(self, raise_errors: bool = False) -> None:
-        if self._commit_at is not None:
-            self._commit_at.cancel()
-            self._commit_at = None
+        self._commit_scheduled = False
         if self.conn.raw.in_transaction:
             try:
                 self.conn.raw.commit()

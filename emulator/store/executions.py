@@ -94,16 +94,21 @@ class ExecutionStore:
     def forget_unwritten(
         self, function_id: str | None = None, *, execution_id: str | None = None
     ) -> None:
-        """Drop the unwritten records (of one function, or one execution): their executions were
-        deleted (a reset, a restore, the function's deletion) or ended without a result while
-        they ran, so nothing of them is kept."""
-        for unwritten_id, (record, handle) in list(self._unwritten.items()):
-            if execution_id is not None and unwritten_id != execution_id:
-                continue
-            if function_id is None or record.function_id == function_id:
-                if handle is not None:
-                    handle.cancel()
-                del self._unwritten[unwritten_id]
+        """Drop the unwritten records (all, one function's, or one execution's): their
+        executions were deleted (a reset, a restore, the function's deletion) or ended without a
+        result while they ran, so nothing of them is kept."""
+        if execution_id is not None:
+            dropped = [execution_id] if execution_id in self._unwritten else []
+        else:
+            dropped = [
+                unwritten_id
+                for unwritten_id, (record, _) in self._unwritten.items()
+                if function_id is None or record.function_id == function_id
+            ]
+        for unwritten_id in dropped:
+            _, handle = self._unwritten.pop(unwritten_id)
+            if handle is not None:
+                handle.cancel()
 
     async def save(
         self, execution: Execution, *, durable: bool = True, share: bool = False

@@ -82,15 +82,9 @@ class Record(Generic[T]):
     def from_row(self, row: Row) -> T:
         return self.factory(**{c.attr: _from_db(c.kind, row[c.name]) for c in self.columns})
 
-    async def insert(
-        self, db: Database, obj: T, *, durable: bool = True, within: float = 0.0
-    ) -> None:
-        """Args:
-        durable: return once committed; False returns at once, the commit following within
-            `within` seconds (`Database.stage`).
-        """
-        sql, values = self.insert_statement(obj)
-        await self._write(db, sql, values, durable, within)
+    async def insert(self, db: Database, obj: T) -> None:
+        """Insert `obj`; returns once committed."""
+        await db.write(*self.insert_statement(obj))
 
     def insert_statement(self, obj: T) -> tuple[str, list[Any]]:
         """The INSERT of `obj` and its values."""
@@ -100,22 +94,11 @@ class Record(Generic[T]):
             self._insert_sql = f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})"
         return self._insert_sql, self._values(obj)
 
-    async def update(self, db: Database, obj: T, *, durable: bool = True) -> None:
-        """Args:
-        durable: as for `insert`.
-        """
+    async def update(self, db: Database, obj: T) -> None:
+        """Write every column of `obj`; returns once committed."""
         names = self._names()
         sql = f"UPDATE {self.table} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
-        await self._write(db, sql, [*self._values(obj), obj.id], durable, 0.0)
-
-    @staticmethod
-    async def _write(
-        db: Database, sql: str, values: list[Any], durable: bool, within: float
-    ) -> None:
-        if durable:
-            await db.write(sql, values)
-        else:
-            db.stage(sql, values, within=within)
+        await db.write(sql, [*self._values(obj), obj.id])
 
     async def get(self, db: Database, record_id: str) -> T | None:
         row = await db.fetch_one(f"SELECT * FROM {self.table} WHERE id = ?", [record_id])

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import resource
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.unit.executor.language_workers import INTERPRETERS, LANGUAGES, language_worker
+from tests.unit.executor.worker_client import write_files
 
 ALL = [
     pytest.param(
@@ -26,14 +26,6 @@ ALL = [
 
 def _only(language: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(INTERPRETERS[language] is None, reason=f"{language} is missing")
-
-
-def _write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return folder
 
 
 # -- shared behaviour ------------------------------------------------------------------------------
@@ -119,7 +111,7 @@ def test_user_code_cannot_reach_the_protocol(language: str, tmp_path: Path) -> N
             """,
     }[language]
     entry = {"php": "index.php", "ruby": "index.rb", "deno": "mod.ts"}[language]
-    folder = _write(tmp_path, {entry: source})
+    folder = write_files(tmp_path, {entry: source})
     with language_worker(language, folder, literal_fd3=True) as worker:
         worker.hello()
         worker.request("first")
@@ -161,9 +153,12 @@ def test_php_response_values_become_text() -> None:
         assert got == expected
 
 
-@_only("php")
-def test_php_without_res_answers_200_and_an_empty_response() -> None:
-    with language_worker("php", "no_res") as worker:
+@pytest.mark.parametrize(
+    "language", [pytest.param(name, marks=_only(name)) for name in ("php", "ruby")]
+)
+def test_php_and_ruby_without_res_answer_200_and_an_empty_response(language: str) -> None:
+    # PHP's function returns nothing; Ruby's main returns nil.
+    with language_worker(language, "no_res") as worker:
         worker.hello()
         reply = worker.execute()
         assert (reply["statusCode"], reply["response"], reply["stdout"]) == (
@@ -186,7 +181,7 @@ def test_php_error_text_is_the_message_then_the_trace() -> None:
 
 @_only("php")
 def test_php_a_fatal_error_ends_the_worker_and_says_why(tmp_path: Path) -> None:
-    folder = _write(
+    folder = write_files(
         tmp_path,
         {
             "index.php": """
@@ -242,18 +237,6 @@ def test_ruby_symbols_and_floats_become_text() -> None:
 
 
 @_only("ruby")
-def test_ruby_nil_from_main_is_an_empty_response() -> None:
-    with language_worker("ruby", "no_res") as worker:
-        worker.hello()
-        reply = worker.execute()
-        assert (reply["statusCode"], reply["response"], reply["stdout"]) == (
-            200,
-            "",
-            "did nothing\n",
-        )
-
-
-@_only("ruby")
 def test_ruby_error_keeps_stderr_then_the_error_and_backtrace() -> None:
     with language_worker("ruby", "throw_error") as worker:
         worker.hello()
@@ -289,7 +272,7 @@ def test_deno_without_res_sends_nothing_until_the_emulator_gives_up() -> None:
 
 @_only("deno")
 def test_deno_console_lines_are_formatted_like_1_3(tmp_path: Path) -> None:
-    folder = _write(
+    folder = write_files(
         tmp_path,
         {
             "mod.ts": """

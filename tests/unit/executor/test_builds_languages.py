@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import textwrap
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -62,10 +61,7 @@ class Deployment(BuiltDeployment):
     ) -> BuildResult:
         self.entrypoint = entrypoint or self.entrypoint
         assert files is not None
-        # Without the leading newline of a triple-quoted text: PHP would print it before `<?php`.
-        return await self.build_files(
-            {name: textwrap.dedent(text).lstrip("\n") for name, text in files.items()}
-        )
+        return await self.build_files(files)
 
 
 Factory = Callable[..., Awaitable[Deployment]]

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
@@ -65,10 +64,7 @@ class Harness(BuiltDeployment):
         return str(self.tmp_path / "builds" / self.build_id / "code")
 
     async def build(self, files: dict[str, str] | None = None, ok: bool = True) -> BuildResult:
-        sources = files or {self.entrypoint: self.source}
-        result = await self.build_files(
-            {name: textwrap.dedent(text) for name, text in sources.items()}
-        )
+        result = await self.build_files(files or {self.entrypoint: self.source})
         assert result.ok is ok, result
         return result
 

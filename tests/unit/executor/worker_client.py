@@ -473,12 +473,18 @@ def peak_rss_mb(pid: int) -> float:
     return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 
+def source_text(text: str) -> str:
+    """A triple-quoted source as its file holds it: dedented, without its leading newline (PHP
+    would print that before `<?php`)."""
+    return textwrap.dedent(text).lstrip("\n")
+
+
 def write_files(folder: Path, files: Mapping[str, str]) -> Path:
-    """`files` (name -> text, dedented) written into `folder`, which is returned: a function's code."""
+    """`files` (name -> `source_text`) written into `folder`, which is returned: a function's code."""
     for name, text in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        path.write_text(source_text(text), encoding="utf-8")
     return folder
 
 
@@ -497,11 +503,11 @@ class BuiltDeployment:
         self.deployment_id = "d" + uuid.uuid4().hex[:8]
 
     async def build_files(self, files: Mapping[str, str]) -> BuildResult:
-        """Build an archive of `files` (name -> text, as given)."""
+        """Build an archive of `files` (name -> `source_text`)."""
         archive = self.tmp_path / f"{self.build_id}.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
             for name, text in files.items():
-                data = text.encode()
+                data = source_text(text).encode()
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
